@@ -1,0 +1,1 @@
+"""Core plumbing shared by every method: errors, registry, configs, seeding, checkpoint and hub IO."""

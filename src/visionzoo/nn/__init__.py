@@ -1,0 +1,1 @@
+"""Reusable network blocks. No paper logic lives here: methods compose these."""
