@@ -129,3 +129,19 @@ def _import_all() -> None:
 
 def replace_spec(spec: MethodSpec, **changes) -> MethodSpec:
     return dataclasses.replace(spec, **changes)
+
+
+def load_recipe(ref: str, overrides: list[str] = ()) -> tuple[MethodSpec, object, str]:
+    """Resolve ``ref`` (see :func:`resolve_recipe`) and load it into the method's typed config.
+
+    Returns ``(spec, config, recipe_name)``.
+    """
+    from visionzoo.core.config import load_config, read_yaml
+    from visionzoo.core.errors import ConfigError
+
+    spec, path = resolve_recipe(ref)
+    data = read_yaml(path)
+    method = data.pop("method", spec.name)
+    if method != spec.name:
+        raise ConfigError(f"{path}: recipe is for method {method!r}, not {spec.name!r}")
+    return spec, load_config(spec.config_cls, path, overrides, data=data), path.stem

@@ -65,6 +65,8 @@ class MetricHistory(L.Callback):
         self._record(trainer, "val")
 
     def on_fit_end(self, trainer, pl_module):
+        if not any(r["kind"] == "train" and r["step"] == trainer.global_step for r in self.rows):
+            self._record(trainer, "train")  # the final step, even when it is off the logging interval
         if trainer.is_global_zero:
             write_metrics(self.rows, self.run_dir)
 
@@ -97,6 +99,12 @@ def plot_curves(rows: list[dict], path: Path) -> None:
     keys = sorted({k for r in rows for k in r} - {"kind", "step", "epoch"})
     keys = [k for k in keys if not k.endswith("lr")] + [k for k in keys if k.endswith("lr")]
     if not keys:
+        fig, ax = plt.subplots(figsize=(4, 2))
+        ax.text(0.5, 0.5, "no metrics were logged", ha="center", va="center")
+        ax.axis("off")
+        with atomic_write(path) as tmp:
+            fig.savefig(tmp, dpi=90, format="png")
+        plt.close(fig)
         return
     cols = min(3, len(keys))
     nrows = math.ceil(len(keys) / cols)

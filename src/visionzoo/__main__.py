@@ -1,0 +1,5 @@
+import sys
+
+from visionzoo.cli import main
+
+sys.exit(main())

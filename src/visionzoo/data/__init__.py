@@ -1,0 +1,1 @@
+"""Readers of real data formats, video io, transforms and keypoints."""

@@ -1,0 +1,1 @@
+"""Self-supervised representation learning: SlimCLR (MAE, DeepMIM, TinyMIM to come)."""

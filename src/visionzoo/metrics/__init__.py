@@ -1,0 +1,1 @@
+"""Metrics shared by methods (k-NN accuracy, WER, BLEU, retrieval R@K, ...)."""
