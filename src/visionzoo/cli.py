@@ -210,6 +210,17 @@ def cmd_keypoints_extract(args) -> None:
     _console().print(f"wrote {len(written)} keypoint file(s) under {args.out}")
 
 
+def cmd_convert(args, extra: list[str]) -> None:
+    from visionzoo.core.registry import get_method
+
+    spec = get_method(args.method)
+    if "convert" not in spec.extra:
+        raise VisionZooError(f"method {spec.name!r} has no checkpoint converter yet")
+    parser = argparse.ArgumentParser(prog=f"visionzoo convert {spec.name}")
+    spec.extra["convert_args"](parser)
+    spec.extra["convert"](parser.parse_args(extra))
+
+
 # ------------------------------------------------------------------------------------------------ demo
 def cmd_demo(args) -> None:
     from visionzoo.core.registry import get_method
@@ -259,6 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
                        add_help=False)
     s.add_argument("method")
     s.set_defaults(fn=cmd_predict, passthrough=True)
+
+    s = sub.add_parser("convert", help="official checkpoint -> our pretrained folder: visionzoo convert METHOD --help",
+                       add_help=False)
+    s.add_argument("method")
+    s.set_defaults(fn=cmd_convert, passthrough=True)
 
     s = sub.add_parser("data", help="datasets: `data synth NAME DIR` writes a synthetic dataset in a real layout")
     dsub = s.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")

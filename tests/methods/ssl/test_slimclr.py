@@ -150,3 +150,25 @@ def test_resume_from_the_run_checkpoint_continues_the_step_count(tiny_run, tmp_p
 def test_method_is_registered_with_its_recipes():
     spec = get_method("slimclr")
     assert spec.recipes() == ["paper", "tiny"] and spec.status == "proxy reproduced"
+
+
+def test_convert_command_turns_an_official_checkpoint_into_a_pretrained_folder(tmp_path):
+    """A synthetic checkpoint in the official MoCo v2 layout (module.encoder_q/k, queue (D, K))."""
+    from visionzoo.cli import main
+    from visionzoo.core.hub import from_pretrained
+    from visionzoo.core.registry import create_model
+
+    with torch.device("cpu"):
+        ours = create_model("slimclr_resnet50", widths=(1.0, 0.75, 0.5, 0.25), head_dim=128)
+    official = {}
+    for k, v in ours.state_dict().items():
+        name = k.replace("backbone.", "").replace("head.", "fc.")
+        official[f"module.encoder_q.{name}"] = v
+        official[f"module.encoder_k.{name}"] = torch.zeros_like(v)
+    official["module.queue"] = torch.randn(128, 16)
+    official["module.queue_ptr"] = torch.zeros(1, dtype=torch.long)
+    torch.save({"epoch": 200, "arch": "resnet50", "state_dict": official}, tmp_path / "ckpt.pth.tar")
+    assert main(["convert", "slimclr", str(tmp_path / "ckpt.pth.tar"), str(tmp_path / "out")]) == 0
+    loaded = from_pretrained(tmp_path / "out")
+    for k, v in ours.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v), k

@@ -43,6 +43,32 @@ def demo(args) -> None:
     run_demo(args)
 
 
+def convert_args(parser) -> None:
+    parser.description = ("Convert an official SlimCLR checkpoint (*.pth.tar, MoCo v2 layout) into a pretrained "
+                          "folder (config.json + model.safetensors) loadable with visionzoo.from_pretrained.")
+    parser.add_argument("src", help="official checkpoint, e.g. slimclr_mocov2_ep200.pth.tar")
+    parser.add_argument("out", help="output folder")
+    parser.add_argument("--encoder", choices=["query", "key"], default="query")
+    parser.add_argument("--head-dim", type=int, default=128, dest="head_dim")
+
+
+def convert(args) -> None:
+    from visionzoo.core.hub import load_state_dict_strict, save_pretrained
+    from visionzoo.core.registry import create_model
+    from visionzoo.engine.checkpoint_io import load_training_checkpoint
+    from visionzoo.nn.slimmable import convert_official_slimclr_state_dict
+
+    checkpoint = load_training_checkpoint(args.src)
+    state = convert_official_slimclr_state_dict(checkpoint, encoder=args.encoder)
+    encoder = {k: v for k, v in state.items() if k.startswith(("backbone.", "head."))}
+    n_widths = len({k.split(".")[3] for k in encoder if k.startswith("backbone.bn1.bn.")})
+    widths = (1.0, 0.75, 0.5, 0.25)[:n_widths]  # the official width list, widest first
+    model = create_model("slimclr_resnet50", widths=widths, head_dim=args.head_dim)
+    load_state_dict_strict(model, encoder, args.src)
+    save_pretrained(model, args.out, extra={"method": "slimclr", "converted_from": str(args.src)})
+    print(f"wrote {args.out} (widths {list(widths)})")
+
+
 SPEC = register_method(MethodSpec(
     name="slimclr",
     area="ssl",
@@ -55,5 +81,5 @@ SPEC = register_method(MethodSpec(
     summary="one MoCo v2 run trains a weight-sharing slimmable ResNet usable at every width",
     evaluate=evaluate,
     predict=predict,
-    extra={"predict_args": predict_args, "demo": demo},
+    extra={"predict_args": predict_args, "demo": demo, "convert_args": convert_args, "convert": convert},
 ))
