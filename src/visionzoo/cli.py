@@ -266,6 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("overrides", nargs="*", help="key=value overrides of the run's config (e.g. data.root=...)")
     s.set_defaults(fn=cmd_eval)
 
+    s = sub.add_parser("eval-predictions", help="score a predictions file (WER, BLEU/ROUGE-L, top-k, retrieval R@K)",
+                       description="Score a method's predictions file against references with the papers' "
+                                   "metrics; formats are documented in visionzoo.metrics.predictions.")
+    from visionzoo.metrics.predictions import add_eval_predictions_args, run_eval_predictions
+
+    add_eval_predictions_args(s)
+    s.set_defaults(fn=run_eval_predictions)
+
     s = sub.add_parser("predict", help="run a trained model on your inputs: visionzoo predict METHOD --help",
                        add_help=False)
     s.add_argument("method")

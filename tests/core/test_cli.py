@@ -51,3 +51,18 @@ def test_data_synth_writes_and_rejects_unknown_options(tmp_path, capsys):
 def test_models_listing(capsys):
     assert main(["list", "--models", "slimclr*"]) == 0
     assert capsys.readouterr().out.split() == ["slimclr_resnet18", "slimclr_resnet50", "slimclr_tiny"]
+
+
+def test_eval_predictions_scores_a_cslr_file(tmp_path, capsys):
+    (tmp_path / "hyp.tsv").write_text("a\tHELLO WORLD\nb\tGOOD\n")
+    (tmp_path / "ref.tsv").write_text("a\tHELLO WORLD\nb\tGOOD MORNING\n")
+    assert main(["eval-predictions", str(tmp_path / "hyp.tsv"), "--kind", "cslr", "--references",
+                 str(tmp_path / "ref.tsv"), "--out", str(tmp_path / "m.json")]) == 0
+    import json
+
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert abs(metrics["wer"] - 25.0) < 1e-6 or abs(metrics["wer"] - 0.25) < 1e-9
+    (tmp_path / "bad.tsv").write_text("a HELLO\n")
+    assert main(["eval-predictions", str(tmp_path / "bad.tsv"), "--kind", "cslr", "--references",
+                 str(tmp_path / "ref.tsv")]) == 2
+    assert "bad.tsv:1" in capsys.readouterr().err
