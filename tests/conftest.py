@@ -6,6 +6,7 @@ import pytest
 
 # engine tests import their toy method by module name
 sys.path.insert(0, str(Path(__file__).parent / "engine"))
+sys.path.insert(0, str(Path(__file__).parent / "data" / "sign"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 

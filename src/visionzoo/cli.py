@@ -168,6 +168,19 @@ def cmd_data_synth(args) -> None:
     _console().print(summary)
 
 
+def cmd_data_check(args) -> None:
+    """Read a dataset split with the real reader: a one-line error on the first problem, or with
+    --skip-bad every problem counted and listed."""
+    from visionzoo.data.sign.datasets import read_sign_dataset
+
+    console = _console()
+    for split in args.split:
+        index = read_sign_dataset(args.name, args.root, split, skip_bad=args.skip_bad, media=args.media)
+        console.print(f"[bold]{args.name}/{split}[/]: {len(index.samples)} samples read; {index.skipped.summary()}")
+        for entry in index.skipped.entries[: args.show]:
+            console.print(f"  [yellow]{entry.kind}[/] {entry.message}")
+
+
 def benchmarks_dir() -> Path:
     here = Path.cwd() / "benchmarks"
     if here.is_dir():
@@ -292,6 +305,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("options", nargs="*", help="generator options as key=value (e.g. size=32)")
     d.add_argument("--seed", type=int)
     d.set_defaults(fn=cmd_data_synth)
+
+    d = dsub.add_parser("check", help="validate a real dataset split with its reader (sign datasets)")
+    d.add_argument("name", help="phoenix2014, phoenix2014t, csl-daily, wlasl, msasl, how2sign")
+    d.add_argument("root")
+    d.add_argument("--split", nargs="+", default=["train", "dev", "test"])
+    d.add_argument("--skip-bad", action="store_true", dest="skip_bad",
+                   help="count and list bad entries instead of stopping at the first")
+    d.add_argument("--media", choices=["exists", "count", "ignore"], default="count",
+                   help="check media files exist, also count their frames, or skip media checks")
+    d.add_argument("--show", type=int, default=20, help="how many skipped entries to list")
+    d.set_defaults(fn=cmd_data_check)
 
     s = sub.add_parser("bench", help="run a side-by-side benchmark against the peer library (or 'all')")
     s.add_argument("name")
