@@ -51,6 +51,11 @@ def cmd_list(args) -> None:
         colour = {"planned": "dim", "implemented": "yellow"}.get(status, "green")
         table.add_row(entry.name, entry.area, f"{entry.title} ({entry.venue})", f"[{colour}]{status}[/]",
                       ", ".join(spec.recipes()) if spec else "")
+    catalogued = {entry.name for entry in CATALOG}
+    for spec in registered.values():  # shared base methods the papers build on (MAE, CLIP)
+        if spec.name not in catalogued:
+            table.add_row(spec.name, spec.area, f"{spec.paper} [dim](base)[/]", f"[green]{spec.status}[/]",
+                          ", ".join(spec.recipes()))
     console.print(table)
 
 

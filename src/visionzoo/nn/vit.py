@@ -31,6 +31,8 @@ __all__ = [
     "PatchEmbed",
     "sincos_2d_pos_embed",
     "random_masking",
+    "BlockQKV",
+    "block_qkv",
     "resample_pos_embed",
     "load_timm_state_dict",
     "convert_mae_state_dict",
@@ -304,6 +306,40 @@ class VisionTransformer(nn.Module):
             tokens=tokens, pooled=self.pool(tokens), taps=taps, attentions=[attn_maps[i] for i in attn_wanted]
         )
 
+    def forward_blocks(
+        self, x: torch.Tensor, num_blocks: int, keep_indices: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Images (B, C_in, H, W) -> raw hidden states (B, P + N_kept, C) after block ``num_blocks`` (1-based).
+
+        Later blocks and the final norm never run: a teacher truncated at its distillation layer (TinyMIM's
+        ViT-L block 18 of 24) costs only the blocks it uses. ``num_blocks=0`` returns the embedded tokens.
+        """
+        if not 0 <= num_blocks <= self.config.depth:
+            raise ValueError(f"num_blocks={num_blocks} is out of range; expected 0..{self.config.depth}")
+        h = self.embed(x, keep_indices)
+        for block in self.blocks[:num_blocks]:
+            h, _ = block(h)
+        return h
+
+    def forward_qkv(
+        self,
+        x: torch.Tensor,
+        block: int,
+        num_heads: int | None = None,
+        keep_indices: torch.Tensor | None = None,
+    ) -> BlockQKV:
+        """Images -> the queries, keys and values that block ``block`` (1-based) computes from its input.
+
+        Blocks after ``block`` and the rest of ``block`` itself (proj, MLP) never run. ``num_heads`` splits the
+        channels into another head count than the block's own (TinyMIM's student relation block uses the
+        teacher's head count); it must divide the width.
+        """
+        if not 1 <= block <= self.config.depth:
+            raise ValueError(f"block number {block} is out of range; expected 1..{self.config.depth} (1-based)")
+        h = self.forward_blocks(x, block - 1, keep_indices)
+        q, k, v = block_qkv(self.blocks[block - 1], h, num_heads)
+        return BlockQKV(q=q, k=k, v=v, hidden=h)
+
     def pool(self, tokens: torch.Tensor) -> torch.Tensor | None:
         # (B, P + N, C) -> (B, C), then fc_norm (Identity unless the MAE fine-tune head is used)
         mode = self.config.global_pool
@@ -324,6 +360,32 @@ class VisionTransformer(nn.Module):
             return self.head(self.fc_norm(self.norm(cls[:, 0])))
         out = self.forward_features(x, keep_indices)
         return self.head(out.pooled if out.pooled is not None else self.fc_norm(out.tokens))
+
+
+@dataclass
+class BlockQKV:
+    q: torch.Tensor  # (B, H, N, D)
+    k: torch.Tensor  # (B, H, N, D)
+    v: torch.Tensor  # (B, H, N, D)
+    hidden: torch.Tensor  # (B, N, C), the block's input (before norm1)
+
+
+def block_qkv(
+    block: Block, x: torch.Tensor, num_heads: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Q, K, V (B, H, N, D) of ``block`` for its input x (B, N, C): qkv(norm1(x)), split into heads.
+
+    The fused qkv's output channels are [q | k | v], each laid out as (heads, head_dim), so any head count that
+    divides C is a valid split of the same weights; ``None`` keeps the block's own.
+    """
+    attn = block.attn
+    heads = attn.num_heads if num_heads is None else num_heads
+    B, N, C = x.shape
+    if C % heads:
+        raise ConfigError(f"block_qkv: width {C} is not divisible by num_heads={heads}")
+    qkv = attn.qkv(block.norm1(x))  # (B, N, 3C)
+    q, k, v = rearrange(qkv, "b n (three h d) -> three b h n d", three=3, h=heads).unbind(0)
+    return q, k, v
 
 
 def _cls_only_block(block: Block, x: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,7 @@ def register_synth(name: str, help: str):
 def get_synth(name: str) -> Callable:
     from visionzoo.data.synth import images  # noqa: F401  (registers the image generators)
     from visionzoo.data.synth import synthsign  # noqa: F401
+    from visionzoo.data.synth import captions  # noqa: F401
 
     if name not in SYNTH:
         raise RegistryError(f"unknown synthetic dataset {name!r}; available: {', '.join(sorted(SYNTH))}")
@@ -33,5 +34,6 @@ def get_synth(name: str) -> Callable:
 def list_synth() -> dict[str, str]:
     from visionzoo.data.synth import images  # noqa: F401
     from visionzoo.data.synth import synthsign  # noqa: F401
+    from visionzoo.data.synth import captions  # noqa: F401
 
     return {k: v[1] for k, v in sorted(SYNTH.items())}

@@ -1,1 +1,1 @@
-"""Self-supervised representation learning: SlimCLR (MAE, DeepMIM, TinyMIM to come)."""
+"""Self-supervised representation learning: SlimCLR, the MAE base, DeepMIM and TinyMIM."""

@@ -1,0 +1,1 @@
+"""Vision-language methods: CLIP training, and the papers built on it (A-CLIP, CenterCLIP, LOUPE, SAN)."""
