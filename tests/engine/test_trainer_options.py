@@ -28,7 +28,9 @@ def test_both_loggers_write_csv_and_tensorboard_events(tmp_path):
     assert list((tmp_path / "logs").rglob("metrics.csv"))
     assert list((tmp_path / "logs").rglob("events.out.tfevents.*"))
     rows = (tmp_path / "metrics.csv").read_text().splitlines()
-    assert rows[0].startswith("kind,step,epoch") and any(r.startswith("val,") for r in rows)
+    assert rows[0].startswith("kind,step,epoch")
+    val_rows = [r for r in rows if r.startswith("val,")]
+    assert [r.split(",")[1] for r in val_rows] == ["12", "24"]  # one row per validation, at its own step
     assert (tmp_path / "curves.png").stat().st_size > 1000
 
 

@@ -61,7 +61,9 @@ class MetricHistory(L.Callback):
         if (trainer.global_step % max(1, trainer.log_every_n_steps)) == 0:
             self._record(trainer, "train")
 
-    def on_validation_epoch_end(self, trainer, pl_module):
+    def on_validation_end(self, trainer, pl_module):
+        # not on_validation_epoch_end: callbacks run before the module's hook that logs the metrics,
+        # so there we would record the previous validation's values
         self._record(trainer, "val")
 
     def on_fit_end(self, trainer, pl_module):

@@ -17,10 +17,10 @@ def run_demo(args) -> None:
     console = Console()
     t0 = time.time()
     root = Path(args.data)
+    spec, cfg, recipe = load_recipe("slimclr/tiny", [f"data.root={root}"])
     if not (root / "train").is_dir():
         console.rule("1. data: scikit-learn digits -> ImageFolder")
-        console.print(get_synth("digits")(root))
-    spec, cfg, recipe = load_recipe("slimclr/tiny", [f"data.root={root}"])
+        console.print(get_synth("digits")(root, size=cfg.data.image_size))
     console.rule("2. train: SlimCLR tiny recipe (slimmable ResNet, widths 1.0 / 0.5 / 0.25)")
     result = fit(spec, cfg, Path(args.out), recipe_name=recipe)
     console.rule("3. evaluate: k-NN and switchable linear probe per width (val split)")
