@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from visionzoo.engine.proxy import summarize
 
 ARMS = {
     "mae": ["model.supervised_blocks=[6]", "model.loss_weights=[1.0]", "model.level_targets=[pixel]"],
@@ -36,16 +37,6 @@ def run_arm(arm: str, seed: int, root: str, extra: list[str] = ()) -> dict:
     return {"arm": arm, "seed": seed, "seconds": round(time.time() - t0, 1), **result.metrics}
 
 
-def summarize(rows: list[dict]) -> dict:
-    """{arm: {metric: (mean, sd)}} over seeds."""
-    out: dict = {}
-    for arm in sorted({r["arm"] for r in rows}):
-        arm_rows = [r for r in rows if r["arm"] == arm]
-        for key in arm_rows[0]:
-            if key not in ("arm", "seed", "seconds"):
-                vals = [r[key] for r in arm_rows]
-                out.setdefault(arm, {})[key] = (statistics.mean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0)
-    return out
 
 
 def main(argv=None) -> None:

@@ -17,10 +17,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from visionzoo.engine.proxy import summarize
 
 DISTILL_ARMS = {
     "relation": ["objective.target=relation"],
@@ -88,16 +89,6 @@ def run_arm(arm: str, seed: int, root: str, teacher_dir: str, extra: list[str] =
 METRICS = ("knn", "linear", "fewlabel_ft")
 
 
-def summarize(rows: list[dict]) -> dict:
-    """Mean and sd per (arm, metric)."""
-    out: dict = {}
-    for arm in dict.fromkeys(r["arm"] for r in rows if r["arm"] != "teacher"):
-        arm_rows = [r for r in rows if r["arm"] == arm]
-        for key in METRICS:
-            vals = [r[key] for r in arm_rows if key in r]
-            if vals:
-                out.setdefault(arm, {})[key] = (statistics.mean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0)
-    return out
 
 
 def main(argv=None) -> None:
@@ -128,7 +119,7 @@ def main(argv=None) -> None:
         for arm in args.arms:
             rows.append(run_arm(arm, seed, args.root, args.teacher_dir, args.overrides))
             print(json.dumps(rows[-1]), flush=True)
-    summary = summarize(rows)
+    summary = summarize(rows, metrics=METRICS, skip_arms=("teacher",))
     for arm, metrics in summary.items():
         print(arm, {k: f"{m:.1f}±{s:.1f}" for k, (m, s) in metrics.items()})
     if args.out:
