@@ -22,3 +22,54 @@ def summarize(rows: list[dict], metrics: list[str] | None = None, skip_arms: tup
             if vals:
                 out.setdefault(arm, {})[key] = (statistics.mean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0)
     return out
+
+
+def run_arm(recipe: str, arms: dict[str, list[str]], arm: str, seed: int, root: str, extra: list[str] = (),
+            run_dir: str | None = None) -> dict:
+    """Train and evaluate one (arm, seed) of ``recipe``; returns a row with the final metrics."""
+    import tempfile
+    import time
+
+    from visionzoo.core.registry import load_recipe
+    from visionzoo.engine.trainer import fit
+
+    overrides = [*arms[arm], f"train.seed={seed}", f"data.root={root}", "train.progress=false",
+                 "train.logger=none", "train.val_every_n_epochs=1000", *extra]
+    spec, cfg, _ = load_recipe(recipe, overrides)
+    t0 = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        result = fit(spec, cfg, run_dir or tmp)
+    return {"arm": arm, "seed": seed, "seconds": round(time.time() - t0, 1), **result.metrics}
+
+
+def proxy_main(recipe: str, arms: dict[str, list[str]], doc: str, default_root: str,
+               synth_size: int | None = None, argv=None) -> None:
+    """The command line of a proxy: arms x seeds of ``recipe`` on digits, rows and summary as JSON."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", default=default_root)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--arms", nargs="+", default=list(arms), choices=list(arms))
+    p.add_argument("--out", default=None)
+    p.add_argument("overrides", nargs="*", help="recipe overrides, e.g. train.max_epochs=10")
+    args = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    if not Path(args.root).is_dir():
+        from visionzoo.data.synth import get_synth
+
+        get_synth("digits")(args.root, **({"size": synth_size} if synth_size else {}))
+    rows = []
+    for seed in args.seeds:
+        for arm in args.arms:
+            rows.append(run_arm(recipe, arms, arm, seed, args.root, args.overrides))
+            print(json.dumps(rows[-1]), flush=True)
+    summary = summarize(rows)
+    for arm, metrics in summary.items():
+        print(arm, {k: f"{m:.1f}±{s:.1f}" for k, (m, s) in metrics.items()})
+    if args.out:
+        Path(args.out).write_text(json.dumps({"rows": rows, "summary": summary}, indent=2))
