@@ -1,0 +1,1 @@
+"""Sign-language methods (the FangyunWei/SLRT family)."""
