@@ -21,19 +21,22 @@ def register_synth(name: str, help: str):
     return wrap
 
 
-def get_synth(name: str) -> Callable:
-    from visionzoo.data.synth import images  # noqa: F401  (registers the image generators)
-    from visionzoo.data.synth import synthsign  # noqa: F401
-    from visionzoo.data.synth import captions  # noqa: F401
+def _import_generators() -> None:
+    """Import every module of this package: each registers its generators with ``@register_synth``."""
+    import importlib
+    import pkgutil
 
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+def get_synth(name: str) -> Callable:
+    _import_generators()
     if name not in SYNTH:
         raise RegistryError(f"unknown synthetic dataset {name!r}; available: {', '.join(sorted(SYNTH))}")
     return SYNTH[name][0]
 
 
 def list_synth() -> dict[str, str]:
-    from visionzoo.data.synth import images  # noqa: F401
-    from visionzoo.data.synth import synthsign  # noqa: F401
-    from visionzoo.data.synth import captions  # noqa: F401
-
+    _import_generators()
     return {k: v[1] for k, v in sorted(SYNTH.items())}
