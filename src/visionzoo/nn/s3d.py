@@ -119,34 +119,71 @@ class SepInception(nn.Module):
         return torch.cat([x0, self.branch1[1](x1), self.branch2[1](x2), self.branch3(x)], dim=1)
 
 
-def _layout(in_chans: int) -> list[list[tuple[str, nn.Module]]]:
-    """The five blocks as (endpoint name, module) lists, in the order of the original network."""
+def _scaled(channels: int, width: float) -> int:
+    """A channel count times the width multiplier, rounded, at least 1 (width 1.0 returns it unchanged)."""
+    return channels if width == 1.0 else max(1, int(round(channels * width)))
+
+
+def _inception(in_chans: int, width: float, *branches: int) -> SepInception:
+    return SepInception(in_chans, *(_scaled(c, width) for c in branches))
+
+
+def _layout(in_chans: int, width: float = 1.0) -> list[list[tuple[str, nn.Module]]]:
+    """The five blocks as (endpoint name, module) lists, in the order of the original network.
+
+    ``width`` scales every convolution's output channels (the branch widths of the Inception blocks, so a
+    block's output is the sum of its scaled branches); 1.0 is the original network.
+    """
+    w = width
+    c64, c192 = _scaled(64, w), _scaled(192, w)
+    mixed_3b = _inception(c192, w, 64, 96, 128, 16, 32, 32)
+    mixed_3c = _inception(mixed_3b.out_chans, w, 128, 128, 192, 32, 96, 64)
+    mixed_4b = _inception(mixed_3c.out_chans, w, 192, 96, 208, 16, 48, 64)
+    mixed_4c = _inception(mixed_4b.out_chans, w, 160, 112, 224, 24, 64, 64)
+    mixed_4d = _inception(mixed_4c.out_chans, w, 128, 128, 256, 24, 64, 64)
+    mixed_4e = _inception(mixed_4d.out_chans, w, 112, 144, 288, 32, 64, 64)
+    mixed_4f = _inception(mixed_4e.out_chans, w, 256, 160, 320, 32, 128, 128)
+    mixed_5b = _inception(mixed_4f.out_chans, w, 256, 160, 320, 32, 128, 128)
+    mixed_5c = _inception(mixed_5b.out_chans, w, 384, 192, 384, 48, 128, 128)
     return [
-        [("SepConv3d_1a_7x7", SepConv3d(in_chans, 64, 7, stride=2, padding=3))],
+        [("SepConv3d_1a_7x7", SepConv3d(in_chans, c64, 7, stride=2, padding=3))],
         [
             ("MaxPool3d_2a_3x3", nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))),
-            ("Conv3d_2b_1x1", BasicConv3d(64, 64)),
-            ("SepConv3d_2c_3x3", SepConv3d(64, 192, 3, padding=1)),
+            ("Conv3d_2b_1x1", BasicConv3d(c64, c64)),
+            ("SepConv3d_2c_3x3", SepConv3d(c64, c192, 3, padding=1)),
         ],
         [
             ("MaxPool3d_3a_3x3", nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))),
-            ("Mixed_3b", SepInception(192, 64, 96, 128, 16, 32, 32)),
-            ("Mixed_3c", SepInception(256, 128, 128, 192, 32, 96, 64)),
+            ("Mixed_3b", mixed_3b),
+            ("Mixed_3c", mixed_3c),
         ],
         [
             ("MaxPool3d_4a_3x3", nn.MaxPool3d(3, stride=2, padding=1)),
-            ("Mixed_4b", SepInception(480, 192, 96, 208, 16, 48, 64)),
-            ("Mixed_4c", SepInception(512, 160, 112, 224, 24, 64, 64)),
-            ("Mixed_4d", SepInception(512, 128, 128, 256, 24, 64, 64)),
-            ("Mixed_4e", SepInception(512, 112, 144, 288, 32, 64, 64)),
-            ("Mixed_4f", SepInception(528, 256, 160, 320, 32, 128, 128)),
+            ("Mixed_4b", mixed_4b),
+            ("Mixed_4c", mixed_4c),
+            ("Mixed_4d", mixed_4d),
+            ("Mixed_4e", mixed_4e),
+            ("Mixed_4f", mixed_4f),
         ],
         [
             ("MaxPool3d_5a_2x2", nn.MaxPool3d(2, stride=2)),
-            ("Mixed_5b", SepInception(832, 256, 160, 320, 32, 128, 128)),
-            ("Mixed_5c", SepInception(832, 384, 192, 384, 48, 128, 128)),
+            ("Mixed_5b", mixed_5b),
+            ("Mixed_5c", mixed_5c),
         ],
     ]
+
+
+def block_channels(width: float = 1.0) -> tuple[int, ...]:
+    """Output channels of blocks 1..5 at a width multiplier (64/192/480/832/1024 at 1.0)."""
+    if width == 1.0:
+        return BLOCK_CHANNELS
+    w = width
+    ends = [_scaled(64, w), _scaled(192, w)]
+    # block 3 ends with Mixed_3c, block 4 with Mixed_4f, block 5 with Mixed_5c: sums of their scaled branches
+    ends.append(sum(_scaled(c, w) for c in (128, 192, 96, 64)))
+    ends.append(sum(_scaled(c, w) for c in (256, 320, 128, 128)))
+    ends.append(sum(_scaled(c, w) for c in (384, 384, 128, 128)))
+    return tuple(ends)
 
 
 # The endpoint names of all 16 layers, in network order, with the block (0-based) each belongs to.
@@ -161,8 +198,11 @@ class S3DConfig:
     num_blocks: int = 5  # build blocks 1..num_blocks only (TwoStream-SLR keeps 4)
     dropout: float = 0.2  # before the classifier
     channels_last: bool = True  # run convolutions in channels_last_3d memory format (faster on CPU)
+    width: float = 1.0  # channel multiplier for narrow CPU models; 1.0 is the original network
 
     def __post_init__(self):
+        if not self.width > 0:
+            raise ConfigError(f"S3DConfig.width: expected a positive multiplier, got {self.width}")
         if not 1 <= self.num_blocks <= 5:
             raise ConfigError(f"S3DConfig.num_blocks: expected 1..5, got {self.num_blocks}")
         if self.in_chans < 1 or self.num_classes < 0:
@@ -171,8 +211,13 @@ class S3DConfig:
             )
 
     @property
+    def block_channels(self) -> tuple[int, ...]:
+        """Output channels of blocks 1..num_blocks at this width."""
+        return block_channels(self.width)[: self.num_blocks]
+
+    @property
     def out_chans(self) -> int:
-        return BLOCK_CHANNELS[self.num_blocks - 1]
+        return self.block_channels[-1]
 
 
 @dataclass
@@ -204,7 +249,7 @@ class S3D(nn.Module):
     def __init__(self, config: S3DConfig | None = None, **kwargs):
         super().__init__()
         self.config = config = config or S3DConfig(**kwargs)
-        layout = _layout(config.in_chans)[: config.num_blocks]
+        layout = _layout(config.in_chans, config.width)[: config.num_blocks]
         self.blocks = nn.ModuleList(nn.Sequential(OrderedDict(block)) for block in layout)
         self.head_drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.out_chans, config.num_classes) if config.num_classes else None
