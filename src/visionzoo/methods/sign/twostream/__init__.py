@@ -64,10 +64,11 @@ SPEC = register_method(MethodSpec(
     build_task=TwoStreamTask,
     build_data=build_data,
     recipes_dir=Path(__file__).parent / "recipes",
-    status="implemented",
+    status="implemented; proxy effect not reproduced (under-trained at CPU scale)",
     summary="RGB + keypoint-heatmap S3D streams with lateral connections, sign pyramid, 7 CTC heads, "
             "self-distillation",
     evaluate=evaluate,
     predict=predict,
     extra={"predict_args": predict_args, "convert_args": convert_args, "convert": convert},
 ))
+import visionzoo.methods.sign.twostream.slt  # noqa: E402,F401  (registers the translation method, twostream-slt)
