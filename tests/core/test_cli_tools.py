@@ -1,7 +1,7 @@
 """`visionzoo bench` and `visionzoo keypoints extract` end to end through the CLI."""
 
 import json
-import os
+
 
 import numpy as np
 import pytest

@@ -24,6 +24,19 @@ def summarize(rows: list[dict], metrics: list[str] | None = None, skip_arms: tup
     return out
 
 
+def report(rows: list[dict], out: str | None = None, extra: dict | None = None, **summarize_kwargs) -> dict:
+    """Print the per-arm mean ± sd of ``rows`` and, with ``out``, write rows + summary (+ ``extra``) as JSON."""
+    import json
+    from pathlib import Path
+
+    summary = summarize(rows, **summarize_kwargs)
+    for arm, metrics in summary.items():
+        print(arm, {k: f"{m:.3g}±{s:.2g}" for k, (m, s) in metrics.items()})
+    if out:
+        Path(out).write_text(json.dumps({**(extra or {}), "rows": rows, "summary": summary}, indent=2))
+    return summary
+
+
 def run_arm(recipe: str, arms: dict[str, list[str]], arm: str, seed: int, root: str, extra: list[str] = (),
             run_dir: str | None = None) -> dict:
     """Train and evaluate one (arm, seed) of ``recipe``; returns a row with the final metrics."""
@@ -68,8 +81,4 @@ def proxy_main(recipe: str, arms: dict[str, list[str]], doc: str, default_root: 
         for arm in args.arms:
             rows.append(run_arm(recipe, arms, arm, seed, args.root, args.overrides))
             print(json.dumps(rows[-1]), flush=True)
-    summary = summarize(rows)
-    for arm, metrics in summary.items():
-        print(arm, {k: f"{m:.1f}±{s:.1f}" for k, (m, s) in metrics.items()})
-    if args.out:
-        Path(args.out).write_text(json.dumps({"rows": rows, "summary": summary}, indent=2))
+    report(rows, args.out)

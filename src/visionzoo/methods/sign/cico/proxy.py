@@ -142,7 +142,7 @@ def main(argv=None) -> None:
 
     import torch
 
-    from visionzoo.engine.proxy import summarize
+    from visionzoo.engine.proxy import report
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", default="data/cico-proxy", help="per-seed data and features go to ROOT/seed<k>")
@@ -157,11 +157,7 @@ def main(argv=None) -> None:
         root = Path(args.root) / f"seed{seed}"
         prepared.append(prepare_seed(root, seed))
         rows += run_arms(root, seed, args.arms, args.overrides)
-    summary = summarize(rows)
-    for arm, metrics in summary.items():
-        print(arm, {k: f"{m:.1f}±{s:.1f}" for k, (m, s) in metrics.items()})
-    if args.out:
-        Path(args.out).write_text(json.dumps({"prepared": prepared, "rows": rows, "summary": summary}, indent=2))
+    report(rows, args.out, extra={"prepared": prepared})
 
 
 def run_demo(args) -> None:

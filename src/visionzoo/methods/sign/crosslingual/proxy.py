@@ -28,7 +28,7 @@ def main(argv=None) -> None:
     import torch
 
     from visionzoo.core.registry import load_recipe
-    from visionzoo.engine.proxy import run_arm, summarize
+    from visionzoo.engine.proxy import run_arm, report
     from visionzoo.methods.sign.crosslingual.pipeline import corpora, ensure_corpus
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,11 +49,7 @@ def main(argv=None) -> None:
             print(json.dumps(rows[-1]), flush=True)
             if args.out:  # keep partial results of a long sweep
                 Path(args.out).write_text(json.dumps({"rows": rows}, indent=2))
-    summary = summarize(rows)
-    for arm, metrics in summary.items():
-        print(arm, {k: f"{m:.3g}±{s:.2g}" for k, (m, s) in metrics.items()})
-    if args.out:
-        Path(args.out).write_text(json.dumps({"rows": rows, "summary": summary}, indent=2))
+    report(rows, args.out)
 
 
 if __name__ == "__main__":

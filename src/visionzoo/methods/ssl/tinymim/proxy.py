@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from visionzoo.engine.proxy import summarize
+from visionzoo.engine.proxy import report
 
 DISTILL_ARMS = {
     "relation": ["objective.target=relation"],
@@ -119,11 +119,7 @@ def main(argv=None) -> None:
         for arm in args.arms:
             rows.append(run_arm(arm, seed, args.root, args.teacher_dir, args.overrides))
             print(json.dumps(rows[-1]), flush=True)
-    summary = summarize(rows, metrics=METRICS, skip_arms=("teacher",))
-    for arm, metrics in summary.items():
-        print(arm, {k: f"{m:.1f}±{s:.1f}" for k, (m, s) in metrics.items()})
-    if args.out:
-        Path(args.out).write_text(json.dumps({"rows": rows, "summary": summary}, indent=2))
+    report(rows, args.out, metrics=METRICS, skip_arms=("teacher",))
 
 
 if __name__ == "__main__":

@@ -125,9 +125,8 @@ TASKS = {  # spec §1g: the pilot task, and the hardened one (two objects, 75% r
 def main(argv=None) -> None:
     import argparse
     import json
-    from pathlib import Path
 
-    from visionzoo.engine.proxy import summarize
+    from visionzoo.engine.proxy import report
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", choices=list(TASKS), default="one")
@@ -151,12 +150,7 @@ def main(argv=None) -> None:
         for arm in args.arms:
             rows.append(run_one(arm, seed, **setting))
             print(json.dumps(rows[-1]), flush=True)
-    summary = summarize(rows)
-    for arm, metrics in summary.items():
-        print(arm, {k: f"{m:.1f}±{s:.1f}" for k, (m, s) in metrics.items()})
-    if args.out:
-        Path(args.out).write_text(json.dumps({"task": args.task, "setting": setting, "rows": rows,
-                                              "summary": summary}, indent=2))
+    report(rows, args.out, extra={"task": args.task, "setting": setting})
 
 
 if __name__ == "__main__":

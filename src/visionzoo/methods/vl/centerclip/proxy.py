@@ -25,7 +25,7 @@ def main(argv=None) -> None:
     import torch
 
     from visionzoo.data.synth.video_captions import write_video_captions
-    from visionzoo.engine.proxy import run_arm, summarize
+    from visionzoo.engine.proxy import run_arm, report
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", default="data/video-captions")
@@ -42,11 +42,7 @@ def main(argv=None) -> None:
         for arm in args.arms:
             rows.append(run_arm("centerclip/tiny", ARMS, arm, seed, args.root, args.overrides))
             print(json.dumps(rows[-1]), flush=True)
-    summary = summarize(rows)
-    for arm, metrics in summary.items():
-        print(arm, {k: f"{m:.1f}±{s:.1f}" for k, (m, s) in metrics.items()})
-    if args.out:
-        Path(args.out).write_text(json.dumps({"rows": rows, "summary": summary}, indent=2))
+    report(rows, args.out)
 
 
 if __name__ == "__main__":

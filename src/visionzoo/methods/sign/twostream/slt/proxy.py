@@ -50,7 +50,7 @@ def run_seed(seed: int, root: str, features: str, work: Path, extra: list[str] =
 def main(argv=None) -> None:
     import torch
 
-    from visionzoo.engine.proxy import summarize
+    from visionzoo.engine.proxy import report
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", default="data/synthsign_p14t")
@@ -77,11 +77,7 @@ def main(argv=None) -> None:
             for row in run_seed(seed, args.root, args.features, Path(args.work or tmp), args.overrides):
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    summary = summarize(rows)
-    for arm, metrics in summary.items():
-        print(arm, {k: f"{m:.1f}±{s:.1f}" for k, (m, s) in metrics.items()})
-    if args.out:
-        Path(args.out).write_text(json.dumps({"rows": rows, "summary": summary}, indent=2))
+    report(rows, args.out)
 
 
 if __name__ == "__main__":

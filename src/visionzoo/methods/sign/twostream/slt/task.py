@@ -17,7 +17,7 @@ from visionzoo.engine.config import OptimConfig, TrainConfig
 from visionzoo.engine.data import make_loader
 from visionzoo.engine.task import StepContext, StepOutput, Task
 from visionzoo.methods.sign.twostream.slt.beam import Source, ensemble_beam_search
-from visionzoo.methods.sign.twostream.slt.model import (STREAMS, Gloss2Text, Sign2Text, config_json_safe,
+from visionzoo.methods.sign.twostream.slt.model import (Gloss2Text, Sign2Text, config_json_safe,
                                                         create_g2t, load_mbart_g2t, tiny_mbart_config)
 from visionzoo.methods.sign.twostream.slt.tokenizer import VocabTokenizer
 from visionzoo.nn.ctc import ctc_loss, greedy_decode
