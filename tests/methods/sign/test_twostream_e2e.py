@@ -80,3 +80,25 @@ def test_video_inputs_have_test_time_shapes_and_empty_heatmaps_without_a_person(
     hm = load_video_inputs(video, cfg, keypoints=kps)["heatmaps"][0]
     peak = hm.amax(dim=(0, 1, 2, 3))
     assert peak > 0.9 and int((hm.amax(dim=(1, 2, 3)) > 0).sum()) == 1
+
+
+def test_slt_trains_on_the_slr_runs_features_and_translates_a_video(tiny_run, tmp_path, capsys):
+    from visionzoo.data.video import write_video
+
+    root, slr_run = tiny_run
+    s2t_run = tmp_path / "s2t"
+    tiny_translator = ["translator.d_model=16", "translator.layers=1", "translator.heads=2", "translator.ffn_dim=32",
+                       "sign.head_hidden=8", "sign.head_ff=16", "sign.mapper_hidden=16"]
+    assert main(["train", "--run-dir", str(s2t_run), "twostream-slt/s2t_tiny", f"data.root={root}",
+                 f"sign.extractor={slr_run}", f"sign.features={tmp_path / 'features'}", "sign.stream=joint",
+                 *tiny_translator, "train.max_steps=2", "train.batch_size=4", "decode.beam_size=2",
+                 "decode.max_length=6", "train.progress=false", "train.logger=none"]) in (0, None)
+    assert (tmp_path / "features").is_dir() and (s2t_run / "model" / "model.safetensors").is_file()
+    assert {"bleu4", "rouge_l", "gloss_wer"} <= set(json.loads((s2t_run / "eval.json").read_text()))
+
+    frames = np.random.default_rng(1).integers(0, 255, (12, 48, 40, 3), dtype=np.uint8)
+    video = write_video(tmp_path / "clip.mp4", frames)
+    assert main(["predict", "twostream-slt", str(video), "--slr", str(slr_run), "--slt", str(s2t_run),
+                 "--beam-size", "2", "--max-length", "6"]) in (0, None)
+    path, glosses, translation = capsys.readouterr().out.strip().splitlines()[-1].split("\t")
+    assert path == str(video) and glosses.startswith("glosses:") and translation.startswith("translation:")
