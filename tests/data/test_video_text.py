@@ -79,7 +79,7 @@ def test_msrvtt_errors_name_file_line_and_key(msrvtt, tmp_path):
     with pytest.raises(DataError, match=r"sentences\[2\]\.caption: expected a non-empty string"):
         read_msrvtt(bad, "train")
     (bad / "MSRVTT_data.json").write_text('{"sentences": [')
-    with pytest.raises(DataError, match=r"MSRVTT_data.json:1: invalid JSON"):
+    with pytest.raises(DataError, match=r"MSRVTT_data.json:1: not valid JSON"):
         read_msrvtt(bad, "train")
 
 

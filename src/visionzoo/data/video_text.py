@@ -25,7 +25,6 @@ they are decoded, or up front with ``check_videos="decode"``.
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -35,6 +34,7 @@ import torch
 from torch.utils.data import Dataset
 
 from visionzoo.core.errors import ConfigError, DataError
+from visionzoo.data.sign.sample import load_json
 from visionzoo.data.video import VIDEO_SUFFIXES, FrameSampling, read_video, video_info
 from visionzoo.engine.data import make_loader
 
@@ -132,20 +132,9 @@ def _read_csv(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict]]:
     return rows
 
 
-def _read_json(path: Path, what: str):
-    if not path.is_file():
-        raise DataError(path, f"missing; expected {what}")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DataError(path, f"invalid JSON ({e.msg}); expected {what}", line=e.lineno) from None
-    except UnicodeDecodeError:
-        raise DataError(path, f"not UTF-8 text; expected {what}") from None
-
-
 def read_msrvtt_sentences(path: Path) -> dict[str, list[str]]:
     """``MSRVTT_data.json`` -> {video_id: [caption, ...]} in file order."""
-    data = _read_json(path, 'MSR-VTT annotations {"sentences": [{"video_id", "caption"}, ...]}')
+    data = load_json(path, 'MSR-VTT annotations {"sentences": [{"video_id", "caption"}, ...]}')
     if not isinstance(data, dict) or not isinstance(data.get("sentences"), list):
         raise DataError(path, 'key "sentences": expected a list of {"video_id", "caption"} objects')
     out: dict[str, list[str]] = {}
@@ -261,7 +250,7 @@ def read_activitynet(root: str | Path, split: str = "train", *, videos: str = "v
         raise ConfigError(f"activitynet split {split!r}: expected 'train', 'val' or 'test'")
     root = Path(root)
     path = root / files[split]
-    data = _read_json(path, 'ActivityNet captions {video_id: {"sentences": [...], "timestamps": [...]}}')
+    data = load_json(path, 'ActivityNet captions {video_id: {"sentences": [...], "timestamps": [...]}}')
     if not isinstance(data, dict) or not data:
         raise DataError(path, "expected a non-empty object mapping video ids to {\"sentences\": [...]}")
     ids, paragraphs = [], []
