@@ -52,6 +52,19 @@ def test_laterals_add_the_other_streams_prefusion_features():
     torch.testing.assert_close(fused.keypoint_blocks[0], k1 + lat.rgb_to_keypoint(r1), atol=1e-5, rtol=1e-5)
 
 
+def test_zero_initialised_laterals_start_as_independent_streams_and_still_learn():
+    model = TwoStreamS3D(*_cfgs(), zero_init_laterals=True).eval()
+    plain = TwoStreamS3D(*_cfgs(), lateral_blocks=()).eval()
+    plain.load_state_dict(model.state_dict(), strict=False)
+    rgb, hm = torch.randn(1, 3, 8, 32, 32), torch.rand(1, 5, 8, 16, 16)
+    fused, separate = model(rgb, hm), plain(rgb, hm)
+    for a, b in zip(fused.rgb_blocks + fused.keypoint_blocks, separate.rgb_blocks + separate.keypoint_blocks):
+        torch.testing.assert_close(a, b)
+    (fused.rgb_blocks[-1].sum() + fused.keypoint_blocks[-1].sum()).backward()
+    for lat in model.laterals.values():
+        assert lat.rgb_to_keypoint.weight.grad.abs().sum() > 0 and lat.keypoint_to_rgb.weight.grad.abs().sum() > 0
+
+
 @torch.no_grad()
 def test_no_laterals_means_independent_streams():
     model = TwoStreamS3D(*_cfgs(), lateral_blocks=()).eval()

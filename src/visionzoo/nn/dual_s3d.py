@@ -34,7 +34,7 @@ class TwoStreamS3DOutput:
 class LateralConnection(nn.Module):
     """The two lateral convolutions between the streams after one block, fused by addition."""
 
-    def __init__(self, rgb_chans: int, kp_chans: int, kernel: Sequence[int] = (7, 3, 3)):
+    def __init__(self, rgb_chans: int, kp_chans: int, kernel: Sequence[int] = (7, 3, 3), zero_init: bool = False):
         super().__init__()
         kt, kh, kw = kernel
         padding = (kt // 2, kh // 2, kw // 2)
@@ -44,7 +44,10 @@ class LateralConnection(nn.Module):
             kp_chans, rgb_chans, kernel, stride=(1, 2, 2), padding=padding, output_padding=(0, 1, 1), bias=False
         )
         for conv in (self.rgb_to_keypoint, self.keypoint_to_rgb):
-            nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+            if zero_init:  # the streams start as they were pretrained; the laterals still get gradients
+                nn.init.zeros_(conv.weight)
+            else:
+                nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, rgb: torch.Tensor, kp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # (B, C, T, H, W), (B, C', T, H/2, W/2) -> same shapes; each direction reads pre-fusion features
@@ -70,6 +73,7 @@ class TwoStreamS3D(nn.Module):
         lateral_blocks: Sequence[int] = (1, 2, 3),
         lateral_kernel: Sequence[int] = (7, 3, 3),
         freeze_rgb_block1: bool = True,
+        zero_init_laterals: bool = False,
     ):
         super().__init__()
         if rgb.num_blocks != keypoint.num_blocks:
@@ -88,7 +92,8 @@ class TwoStreamS3D(nn.Module):
         rgb_ch, kp_ch = rgb.block_channels, keypoint.block_channels
         # keyed by the 1-based block number, as strings (ModuleDict keys)
         self.laterals = nn.ModuleDict(
-            {str(b): LateralConnection(rgb_ch[b - 1], kp_ch[b - 1], lateral_kernel) for b in self.lateral_blocks}
+            {str(b): LateralConnection(rgb_ch[b - 1], kp_ch[b - 1], lateral_kernel, zero_init_laterals)
+             for b in self.lateral_blocks}
         )
         self.freeze_rgb_block1 = freeze_rgb_block1
         if freeze_rgb_block1:

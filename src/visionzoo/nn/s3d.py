@@ -38,6 +38,17 @@ def _bn(channels: int) -> nn.BatchNorm3d:
     return nn.BatchNorm3d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
 
 
+def set_bn_momentum(module: nn.Module, momentum: float) -> None:
+    """Set the running-statistics momentum of every BatchNorm in ``module``.
+
+    S3D's 1e-3 suits fine-tuning from K400 statistics. Trained from scratch for a few hundred steps, the
+    running statistics stay near their initial (0, 1), and eval-mode outputs no longer match training.
+    """
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.momentum = momentum
+
+
 def fold_bn(conv: nn.Conv3d, bn: nn.BatchNorm3d) -> tuple[torch.Tensor, torch.Tensor]:
     """Weight and bias of the single conv equal to bias-free ``conv`` followed by eval-mode ``bn``.
 

@@ -147,6 +147,17 @@ def test_paper_size_network_matches_the_spec_layout_on_meta():
     assert len(model.heads) == 7
 
 
+def test_bn_momentum_reaches_every_backbone_and_pyramid_norm_but_not_the_heads():
+    default, scratch = _tiny(), _tiny(bn_momentum=0.1)
+
+    def momenta(model, part):
+        return {m.momentum for m in getattr(model, part).modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+
+    assert momenta(default, "backbone") == momenta(default, "pyramids") == {1e-3}  # S3D's, as the official code
+    assert momenta(scratch, "backbone") == momenta(scratch, "pyramids") == {0.1}
+    assert momenta(scratch, "heads") == momenta(default, "heads")
+
+
 def test_config_rejects_an_unknown_stream_choice():
     with pytest.raises(ConfigError, match="streams"):
         TwoStreamSLRConfig(streams="depth")

@@ -33,7 +33,7 @@ from torch import nn
 from visionzoo.core.errors import ConfigError
 from visionzoo.core.registry import register_model
 from visionzoo.nn.dual_s3d import TwoStreamS3D
-from visionzoo.nn.s3d import S3D, S3DConfig, clip_pool
+from visionzoo.nn.s3d import S3D, S3DConfig, clip_pool, set_bn_momentum
 
 FUSED_BLOCKS = (1, 2, 3, 4)  # laterals after these blocks; none after block 5
 INTRA_KERNEL = (1, 3, 3)
@@ -165,9 +165,7 @@ class VKNet(nn.Module):
             self.kp_high, self.kp_low = S3D(kp), S3D(kp)
             streams = {"kp_h": self.kp_high, "kp_l": self.kp_low}
         self.kp_inter = nn.ModuleDict({str(b): InterResolutionLateral(channels[b - 1]) for b in FUSED_BLOCKS})
-        for module in self.modules():
-            if isinstance(module, nn.BatchNorm3d):
-                module.momentum = cfg.bn_momentum
+        set_bn_momentum(self, cfg.bn_momentum)
         self._streams = streams  # plain dict: the modules are registered above under their own names
         out = channels[-1]
         self.heads = nn.ModuleDict({name: ClassifierHead(out * len(parts), cfg.num_classes, cfg.emb_dim,

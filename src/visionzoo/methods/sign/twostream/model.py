@@ -26,7 +26,7 @@ from visionzoo.core.errors import ConfigError
 from visionzoo.core.registry import register_model
 from visionzoo.methods.sign.twostream.heads import VisualHead
 from visionzoo.nn.dual_s3d import TwoStreamS3D
-from visionzoo.nn.s3d import BN_EPS, BN_MOMENTUM, S3D, S3DConfig, spatial_pool
+from visionzoo.nn.s3d import BN_EPS, BN_MOMENTUM, S3D, S3DConfig, set_bn_momentum, spatial_pool
 
 MAIN_HEADS = ("rgb", "keypoint", "joint")
 
@@ -43,10 +43,14 @@ class TwoStreamSLRConfig:
     keypoint_channels: int = 79  # heatmap channels (TWOSTREAM_79_INDICES)
     width: float = 1.0  # S3D channel multiplier (< 1 for CPU proxies)
     lateral_kernel: tuple[int, int, int] = (7, 3, 3)
+    # official: random (Kaiming) laterals, which perturb both pretrained streams at the start of stage 2;
+    # zero: stage 2 starts from exactly the single-stream functions (what small models need, see README)
+    lateral_zero_init: bool = False
     freeze_rgb_block1: bool = True
     head_hidden: int = 512
     head_ff: int = 2048
     head_dropout: float = 0.1
+    bn_momentum: float = 1e-3  # S3D's, for K400-initialised statistics; 0.1 for short runs from scratch
     aux_weight_rgb: float = 0.2
     aux_weight_keypoint: float = 0.5
     distill_weight: float = 1.0
@@ -166,7 +170,8 @@ class TwoStreamSLR(nn.Module):
         if cfg.streams == "both":
             self.backbone = TwoStreamS3D(cfg.s3d("rgb"), cfg.s3d("keypoint"),
                                          lateral_blocks=(1, 2, 3) if cfg.laterals else (),
-                                         lateral_kernel=cfg.lateral_kernel, freeze_rgb_block1=cfg.freeze_rgb_block1)
+                                         lateral_kernel=cfg.lateral_kernel, freeze_rgb_block1=cfg.freeze_rgb_block1,
+                                         zero_init_laterals=cfg.lateral_zero_init)
         else:
             self.backbone = SingleStreamS3D(cfg.streams, cfg.s3d(cfg.streams),
                                             freeze_block1=cfg.freeze_rgb_block1 and cfg.streams == "rgb")
@@ -187,6 +192,8 @@ class TwoStreamSLR(nn.Module):
         if cfg.streams == "both" and cfg.joint_head:
             heads["joint"] = head(channels["keypoint"][3] + channels["rgb"][3])
         self.heads = nn.ModuleDict(heads)
+        for module in (self.backbone, self.pyramids):  # the heads keep their own BN settings
+            set_bn_momentum(module, cfg.bn_momentum)
 
     # ------------------------------------------------------------------------------------------ features
     def _stream_blocks(self, rgb: torch.Tensor | None, heatmaps: torch.Tensor | None) -> dict[str, list[torch.Tensor]]:
