@@ -281,6 +281,58 @@ def test_similar_pairs_are_closer_than_other_signs():
     assert max(pair_d) < np.percentile(other_d, 10)
 
 
+def test_without_similar_pairs_every_sign_is_far_from_the_others():
+    paired = core.build_lexicon(0, 30, 0.4)
+    lex = core.build_lexicon(0, 30, 0.4, similar_pairs=False)
+    assert lex.pairs == [] and lex.concepts == paired.concepts
+
+    def descriptor(lexicon, c):
+        return core.descriptor(lexicon.trajectories[lexicon.traj_id["a"][c]])
+
+    closest = min(np.linalg.norm(descriptor(lex, x) - descriptor(lex, y))
+                  for i, x in enumerate(lex.concepts) for y in lex.concepts[i + 1:])
+    assert closest > max(np.linalg.norm(descriptor(paired, x) - descriptor(paired, y)) for x, y in paired.pairs)
+
+
+def test_cue_split_hides_each_sign_from_one_stream_only(make):
+    """A hidden sign changes only its own frames of one stream: the rest equals the plain corpus."""
+    plain, split = make("phoenix2014t"), make("phoenix2014t", cue_split=0.4)
+    with open(plain / "phoenix-2014t-keypoints.pkl", "rb") as f:
+        kp_plain = pickle.load(f)
+    with open(split / "phoenix-2014t-keypoints.pkl", "rb") as f:
+        kp_split = pickle.load(f)
+    seen = {"": 0, "rgb": 0, "keypoints": 0}
+    for name, sample in meta(split)["samples"].items():
+        key = f"{sample['split']}/{name}"
+        folder = Path("features/fullFrame-210x260px") / sample["split"] / name
+
+        def frames(root):
+            return np.stack([np.asarray(Image.open(p)) for p in sorted((root / folder).glob("*.png"))])
+
+        rgb_a, rgb_b = frames(plain), frames(split)
+        kps_a, kps_b = kp_plain[key]["keypoints"], kp_split[key]["keypoints"]
+        changed_rgb, changed_kps = np.zeros(len(rgb_a), bool), np.zeros(len(rgb_a), bool)
+        for (start, end), hidden in zip(sample["boundaries"], sample["hidden_from"]):
+            seen[hidden] += 1
+            assert hidden in seen
+            changed_rgb[start:end] = hidden == "rgb"
+            changed_kps[start:end] = hidden == "keypoints"
+            if hidden == "rgb":
+                assert not np.array_equal(rgb_a[start:end], rgb_b[start:end]), (name, start)
+            if hidden == "keypoints":
+                assert not np.array_equal(kps_a[start:end], kps_b[start:end]), (name, start)
+        assert np.array_equal(rgb_a[~changed_rgb], rgb_b[~changed_rgb]), name
+        # x, y only: the low scores of off-frame points are drawn for however many points are off-frame
+        assert np.array_equal(kps_a[~changed_kps, :, :2], kps_b[~changed_kps, :, :2]), name
+    assert min(seen.values()) >= 3, seen  # 0.4 / 0.4 / 0.2 of about 50 signs
+    assert all(h == "" for s in meta(plain)["samples"].values() for h in s["hidden_from"])
+
+
+def test_cue_split_above_one_half_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cue_split"):
+        write_synthsign(tmp_path, format="phoenix2014t", cue_split=0.6)
+
+
 def _nearest_centroid_accuracy(features: dict, labels: dict, train: set) -> float:
     classes = sorted(set(labels.values()))
     centroids = np.stack([np.mean([features[n] for n in train if labels[n] == c], 0) for c in classes])
@@ -339,7 +391,7 @@ def test_default_corpus_is_generated_in_under_a_minute(tmp_path):
     frames = sum(s["num_frames"] for s in meta(tmp_path)["samples"].values())
     assert summary["size"] == [260, 210]
     # frame count of the default corpus, from the same sentence and timing model without rendering
-    setup = ss._Setup("phoenix2014t", 0, "a", 260, 210, 8, 6.0, core.build_lexicon(0, 30, 0.4),
+    setup = ss._Setup("phoenix2014t", 0, "a", 260, 210, 8, 6.0, 0.0, core.build_lexicon(0, 30, 0.4),
                       core.make_signers(0, 5))
     sentences = ss._sentences(setup, 120, 0.15, 0.15)
     signer_of = ss._signer_assignment(setup, len(sentences))

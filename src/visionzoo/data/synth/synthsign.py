@@ -65,7 +65,13 @@ Knobs: ``vocab_size`` (4..58 concepts), ``sentences`` (continuous and retrieval 
 sign), ``resolution`` (frame height in pixels; the width keeps the dataset's aspect ratio; None = the
 real size: Phoenix 260x210, CSL-Daily 512x512, videos 256x256; folder names never change),
 ``num_signers``, ``signers_per_sentence`` (How2Sign), ``language`` ("a" or "b"), ``shared_fraction``
-(share of b's concepts signed with a's trajectories), ``noise`` (pixel noise std). The same options
+(share of b's concepts signed with a's trajectories), ``noise`` (pixel noise std), ``cue_split``
+(probability that a sign is hidden from the RGB frames, and, separately with the same probability, from
+the keypoints; a hidden sign keeps that stream's pose at rest for its frames, and never both streams,
+so the two streams carry complementary cues, as in the TwoStream-SLR proxy of spec §1g; the meta file
+records per sign which stream, if any, missed it), ``similar_pairs`` (default true: related concepts such
+as RAIN/SHOWER are signed as near copies differing in one cue, handshape or end point; false gives every
+concept its own far-apart trajectory). The same options
 give byte-identical output. Translations are English for both languages (CSL-Daily's ``label_char``
 holds the characters of the words without spaces, as Chinese text has none).
 """
@@ -114,6 +120,7 @@ class _Setup:
     width: int
     frames_per_sign: int
     noise: float
+    cue_split: float
     lex: core.Lexicon
     signers: list[core.Signer]
 
@@ -123,6 +130,7 @@ class _Rendered:
     frames: np.ndarray  # (T, H, W, 3) uint8
     keypoints: np.ndarray  # (T, 133, 3) float32
     boundaries: list[tuple[int, int]]
+    hidden: list[str]  # per sign: "" (seen by both streams), "rgb" or "keypoints" (missing from that stream)
 
 
 @register_synth("synthsign", "synthetic sign language (keypoint trajectories + rendered frames) in the "
@@ -143,6 +151,8 @@ def write_synthsign(
     dev_fraction: float = 0.15,
     test_fraction: float = 0.15,
     noise: float = 6.0,
+    cue_split: float = 0.0,
+    similar_pairs: bool = True,
 ) -> dict:
     """Write a SynthSign corpus in ``format``'s layout under ``out``; returns a summary (counts, paths)."""
     if format not in FORMATS:
@@ -158,9 +168,12 @@ def write_synthsign(
     if not (0 < dev_fraction < 1 and 0 < test_fraction < 1 and dev_fraction + test_fraction < 0.8):
         raise ConfigError(f"synthsign dev_fraction/test_fraction: expected fractions in (0, 1) summing to < 0.8, "
                           f"got {dev_fraction!r}, {test_fraction!r}")
+    if not (isinstance(cue_split, (int, float)) and 0.0 <= cue_split <= 0.5):
+        raise ConfigError(f"synthsign cue_split: expected a probability in [0, 0.5] (a sign is hidden from one "
+                          f"stream with 2 * cue_split), got {cue_split!r}")
     height, width = _frame_size(format, resolution)
-    setup = _Setup(format, int(seed), language, height, width, frames_per_sign, float(noise),
-                   core.build_lexicon(int(seed), vocab_size, shared_fraction),
+    setup = _Setup(format, int(seed), language, height, width, frames_per_sign, float(noise), float(cue_split),
+                   core.build_lexicon(int(seed), vocab_size, shared_fraction, bool(similar_pairs)),
                    core.make_signers(int(seed), num_signers))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -174,7 +187,8 @@ def write_synthsign(
                "sentences": sentences, "clips_per_sign": clips_per_sign, "frames_per_sign": frames_per_sign,
                "resolution": [height, width], "language": language, "shared_fraction": shared_fraction,
                "signers_per_sentence": signers_per_sentence, "dev_fraction": dev_fraction,
-               "test_fraction": test_fraction, "noise": noise, "fps": FPS}
+               "test_fraction": test_fraction, "noise": noise, "cue_split": cue_split,
+               "similar_pairs": bool(similar_pairs), "fps": FPS}
     _write_json(out / META_FILE, _meta(setup, options, samples))
     counts = {s: sum(1 for v in samples.values() if v["split"] == s) for s in SPLITS[format]}
     return {"root": str(out), "format": format, "language": language, **counts,
@@ -200,18 +214,31 @@ def _render(setup: _Setup, concepts: list[str], signer_id: int, stream: int, ind
     trajs = [setup.lex.trajectories[setup.lex.traj_id[setup.language][c]] for c in concepts]
     signer = setup.signers[signer_id]
     perf = core.perform(trajs, signer, setup.frames_per_sign, rng)
-    pixels = core.to_pixels(core.skeleton(perf.poses), signer, setup.height, setup.width)
+    hidden = [""] * len(trajs)
+    rgb_poses = kp_poses = perf.poses
+    if setup.cue_split > 0:
+        # its own random stream, so that cue_split=0 leaves every other draw (and the output) unchanged
+        draw = np.random.default_rng([setup.seed, stream, index, 77]).random(len(trajs))
+        hidden = ["rgb" if u < setup.cue_split else "keypoints" if u < 2 * setup.cue_split else "" for u in draw]
+        rgb_poses, kp_poses = perf.poses.copy(), perf.poses.copy()
+        for (start, end), where in zip(perf.boundaries, hidden):
+            if where:
+                (rgb_poses if where == "rgb" else kp_poses)[start:end] = core.rest_pose()
+    pixels = core.to_pixels(core.skeleton(rgb_poses), signer, setup.height, setup.width)
     bg = core.background(signer, setup.height, setup.width)
     frames = core.render(pixels, signer, bg, rng, noise=setup.noise)
+    if kp_poses is not rgb_poses:
+        pixels = core.to_pixels(core.skeleton(kp_poses), signer, setup.height, setup.width)
     keypoints = core.keypoint_array(pixels, setup.height, setup.width, rng)
-    return _Rendered(frames, keypoints, perf.boundaries)
+    return _Rendered(frames, keypoints, perf.boundaries, hidden)
 
 
 def _sample_meta(setup: _Setup, split: str, concepts: list[str], signer_id: int, r: _Rendered, **extra) -> dict:
     lang = setup.language
     return {"split": split, "signer": signer_id, "glosses": [setup.lex.gloss[lang][c] for c in concepts],
             "concepts": concepts, "trajectory_ids": [setup.lex.traj_id[lang][c] for c in concepts],
-            "boundaries": [list(b) for b in r.boundaries], "num_frames": len(r.frames), **extra}
+            "boundaries": [list(b) for b in r.boundaries], "hidden_from": r.hidden, "num_frames": len(r.frames),
+            **extra}
 
 
 # --- sentences and splits --------------------------------------------------------------------------

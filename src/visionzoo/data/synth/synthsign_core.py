@@ -269,12 +269,13 @@ class Lexicon:
         return {g: c for c, g in self.gloss[language].items()}
 
 
-def build_lexicon(seed: int, vocab_size: int, shared_fraction: float) -> Lexicon:
+def build_lexicon(seed: int, vocab_size: int, shared_fraction: float, similar_pairs: bool = True) -> Lexicon:
+    """``similar_pairs=False`` gives every concept its own far-apart trajectory (no minimal pairs)."""
     if not 0.0 <= shared_fraction <= 1.0:
         raise ConfigError(f"synthsign shared_fraction: expected a float in [0, 1], got {shared_fraction!r}")
     rng = np.random.default_rng([seed, 101])
     concepts = choose_concepts(vocab_size)
-    pairs = [(x, y) for x, y in SIMILAR_PAIRS if x in concepts and y in concepts]
+    pairs = [(x, y) for x, y in SIMILAR_PAIRS if x in concepts and y in concepts] if similar_pairs else []
     derived = {y for _, y in pairs}
     n_shared = int(round(shared_fraction * vocab_size))
     shared = sorted(rng.choice(concepts, size=n_shared, replace=False).tolist(), key=concepts.index)
