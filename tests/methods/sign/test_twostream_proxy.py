@@ -1,9 +1,11 @@
-"""The CPU proxy's full two-stream arm learns SynthSign (tiny_proxy recipe, methods/sign/twostream/README.md).
+"""The CPU proxy's schedule trains end to end (tiny_proxy recipe, methods/sign/twostream/README.md "CPU proxy").
 
-Measured (seed 0, 110 optimiser steps): dev WER of the beam-searched ensemble 78.2 (untrained: 100). The
-paper's ordering (two streams < one stream) did NOT reproduce at this budget (the README has every arm),
-so this test asserts only that the whole two-stream model trains: dev WER at most 90, about two standard
-deviations of the per-seed spread we measured on the single-stream arms (up to 5.3) above seed 0's value.
+Stage 1 trains the RGB and keypoint single streams on SynthSign with complementary cues (``cue_split``),
+stage 2 the full two-stream model from them. Measured (seeds 0, 1, 2; dev WER of the beam-searched
+ensemble, untrained = 100): keypoint stage 1 54.6 / 53.8 / 55.5, two-stream stage 2 57.1 / 56.3 / 52.1.
+The paper's ordering (two streams below either single stream) did NOT reproduce here (the README has every
+arm), so this test asserts only that both stages learn, with about 10 points of margin over the worst
+measured seed.
 """
 
 import json
@@ -12,15 +14,18 @@ import sys
 
 import pytest
 
-MAX_DEV_WER = 90.0
+MAX_STAGE1_KEYPOINT_DEV_WER = 65.0
+MAX_TWOSTREAM_DEV_WER = 70.0
 
 
 @pytest.mark.slow
-def test_two_stream_model_learns_synthsign(tmp_path):
+def test_staged_two_stream_proxy_learns_synthsign(tmp_path):
     out = tmp_path / "proxy.json"
     proc = subprocess.run([sys.executable, "-m", "visionzoo.methods.sign.twostream.proxy", "--root",
                            str(tmp_path / "data"), "--seeds", "0", "--arms", "twostream", "--out", str(out)],
                           capture_output=True, text=True, timeout=3600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    row = json.loads(out.read_text())["rows"][0]
-    assert row["dev_wer_ensemble_beam5"] <= MAX_DEV_WER, row
+    rows = {r["arm"]: r for r in json.loads(out.read_text())["rows"]}
+    assert set(rows) == {"rgb_stage1", "keypoint_stage1", "twostream"}, rows
+    assert rows["keypoint_stage1"]["dev_wer_ensemble_beam5"] <= MAX_STAGE1_KEYPOINT_DEV_WER, rows
+    assert rows["twostream"]["dev_wer_ensemble_beam5"] <= MAX_TWOSTREAM_DEV_WER, rows
