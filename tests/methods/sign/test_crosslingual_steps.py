@@ -197,7 +197,7 @@ def test_joint_corpus_is_a_phoenix2014t_corpus_with_relabelled_aux(tmp_path):
 
 # ------------------------------------------------------------------------------------ recipes
 
-@pytest.mark.parametrize("recipe", ["tiny", "paper", "paper_phoenix2014"])
+@pytest.mark.parametrize("recipe", ["tiny", "tiny_proxy", "paper", "paper_phoenix2014"])
 def test_recipes_load_into_the_typed_config(recipe):
     from visionzoo.core.registry import load_recipe
 

@@ -3,7 +3,7 @@ glosses are mapped through cross-lingual signs lowers target WER; a naive union 
 
     python -m visionzoo.methods.sign.crosslingual.proxy --seeds 0 1 2 --out proxy.json
 
-Each (arm, seed) is the ``crosslingual/tiny`` recipe with the arm's overrides. The per-language models,
+Each (arm, seed) is the ``crosslingual/tiny_proxy`` recipe with the arm's overrides. The per-language models,
 dictionaries and mapping of a seed are computed once (cached in ``data.work_dir``) and shared by its arms;
 only the joint corpus and the joint CSLR run differ. The SynthSign pair is the recipe's (fixed); the seed
 changes every training run and the auxiliary sampling. Rows also carry the mapping precision / recall
@@ -32,7 +32,7 @@ def main(argv=None) -> None:
     from visionzoo.methods.sign.crosslingual.pipeline import corpora, ensure_corpus
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--recipe", default="crosslingual/tiny")
+    p.add_argument("--recipe", default="crosslingual/tiny_proxy")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     p.add_argument("--out", default=None)
