@@ -25,6 +25,7 @@ import argparse
 import json
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 RECIPE = "twostream/tiny_proxy"
@@ -65,8 +66,6 @@ def main(argv=None) -> None:
     # write the recipe's SynthSign corpus first (with the command line's data.synthsign.* overrides)
     _, cfg, _ = load_recipe(RECIPE, [*args.overrides, f"data.root={args.root}"])
     ensure_dataset(cfg.data)
-
-    import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work or (f"{args.out}.stage1" if args.out else tmp))
