@@ -212,3 +212,39 @@ def test_recipe_rejects_an_unknown_policy():
 
     with pytest.raises(ConfigError, match="joint.unmapped"):
         load_recipe("crosslingual/tiny", ["joint.unmapped=ignore"])
+
+
+def test_oracle_mapping_relabels_with_the_planted_pairs_and_trains_no_model(tmp_path):
+    from visionzoo.core.errors import ConfigError
+    from visionzoo.core.registry import load_recipe
+    from visionzoo.data.synth.synthsign import write_synthsign
+    from visionzoo.methods.sign.crosslingual.pipeline import prepare
+
+    opts = dict(resolution=32, sentences=8, vocab_size=10, num_signers=2, frames_per_sign=3)
+    write_synthsign(tmp_path / "t", format="phoenix2014t", language="a", **opts)
+    write_synthsign(tmp_path / "b", format="phoenix2014t", language="b", **opts)
+    overrides = [f"data.root={tmp_path / 't'}", f"data.aux.root={tmp_path / 'b'}", "data.aux.dataset=phoenix2014t",
+                 f"data.work_dir={tmp_path / 'work'}", "mapping.oracle=true", "joint.unmapped=other", "joint.aux_ratio=-1"]
+    _, cfg, _ = load_recipe("crosslingual/tiny_proxy", overrides)
+
+    class NoTraining:  # any CSLR / ISLR call would be a bug: the oracle needs neither
+        def __getattr__(self, name):
+            raise AssertionError(f"oracle mapping called the backend's {name}")
+
+    prep = prepare(cfg, backend=NoTraining(), islr=NoTraining())
+    meta = json.loads((tmp_path / "b" / "synthsign_meta.json").read_text())
+    to_a = {p["b"]: p["a"] for p in meta["shared_signs"]}
+    joint = read_phoenix2014t(prep["joint_root"], "train", media="count")
+    aux_rows = sorted((s for s in joint.samples if s.name.startswith("aux_")), key=lambda s: s.name)
+    train_b = read_phoenix2014t(tmp_path / "b", "train", media="count").samples
+    # "other": every planted shared sign becomes its language-a gloss, every other sign <other>
+    assert prep["stages"]["mapping"] == {"oracle": True, "mapped": len(to_a)} and len(aux_rows) == len(train_b)
+    relabelled = sorted(" ".join(to_a.get(g, OTHER) for g in s.gloss) for s in train_b)
+    assert sorted(" ".join(s.gloss) for s in aux_rows) == relabelled
+    assert any(g != OTHER for s in aux_rows for g in s.gloss)
+    assert not (tmp_path / "work" / "dict_target").exists()
+
+    _, real, _ = load_recipe("crosslingual/tiny_proxy", [*overrides, f"data.aux.root={tmp_path / 'nowhere'}",
+                                                         "data.aux.synthsign={}"])
+    with pytest.raises(ConfigError, match="mapping.oracle"):
+        prepare(real, backend=NoTraining(), islr=NoTraining())

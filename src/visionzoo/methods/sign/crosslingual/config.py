@@ -60,6 +60,8 @@ class MappingConfig:
     tau: float = 0.5
     mutual: bool = False
     normalise: bool = True  # renormalise each clip's target-class probabilities before averaging
+    # a diagnostic upper bound: SynthSign's planted shared signs as the mapping (no dictionaries, no ISLR)
+    oracle: bool = False
 
 
 @dataclass

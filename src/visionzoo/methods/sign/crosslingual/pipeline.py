@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from visionzoo.core.config import to_dict
+from visionzoo.core.errors import ConfigError
 from visionzoo.core.io import atomic_write
 from visionzoo.methods.sign.crosslingual.backends import (
     CSLRBackend, ISLRBackend, RecipeCSLRBackend, SentencePosterior, make_islr_backend,
@@ -261,7 +262,14 @@ def prepare(cfg: CrossLingualConfig, backend: CSLRBackend | None = None, islr: I
     seed = cfg.train.seed
     stages: dict = {}
     mapping: dict[str, str] = {}
-    if cfg.joint.use_aux and cfg.mapping.enabled:
+    if cfg.joint.use_aux and cfg.mapping.enabled and cfg.mapping.oracle:
+        truth = planted_pairs(cfg)
+        if truth is None:
+            raise ConfigError("mapping.oracle: needs a SynthSign pair of two languages (synthsign_meta.json in "
+                              f"{c['target'].root} and {c['aux'].root}); real corpora have no planted mapping")
+        mapping = truth
+        stages["mapping"] = {"oracle": True, "mapped": len(truth)}
+    elif cfg.joint.use_aux and cfg.mapping.enabled:
         from visionzoo.methods.sign.crosslingual.mapping import read_mapping_csv
 
         stages["dict_target"] = build_dictionary(cfg, c["target"], "t", backend, work / "dict_target", seed)

@@ -17,6 +17,7 @@ ARMS = {
     "mapped": [],
     "naive_union": ["mapping.enabled=false"],
     "mapped_drop_unmapped": ["joint.unmapped=drop"],
+    "oracle_mapping": ["mapping.oracle=true"],  # the planted pairs: what a perfect mapping would give
 }
 
 
