@@ -1,11 +1,12 @@
 """The CPU proxy's schedule trains end to end (tiny_proxy recipe, methods/sign/twostream/README.md "CPU proxy").
 
-Stage 1 trains the RGB and keypoint single streams on SynthSign with complementary cues (``cue_split``),
-stage 2 the full two-stream model from them. Measured (seeds 0, 1, 2; dev WER of the beam-searched
-ensemble, untrained = 100): keypoint stage 1 54.6 / 53.8 / 55.5, two-stream stage 2 57.1 / 56.3 / 52.1.
-The paper's ordering (two streams below either single stream) did NOT reproduce here (the README has every
-arm), so this test asserts only that both stages learn, with about 10 points of margin over the worst
-measured seed.
+Stage 1 trains the RGB and keypoint single streams on one-signer SynthSign with complementary cues
+(``cue_split``), stage 2 the full two-stream model from them. Measured (seeds 0, 1, 2; dev WER of the
+beam-searched ensemble, untrained = 100): stage-1 RGB 58.8 / 45.4 / 51.3, stage-1 keypoint 40.3 / 56.3 / 47.1,
+two-stream 40.3 / 38.7 / 43.7. Which single stream is better changes with the seed; the two-stream model
+was never more than 0.0 points behind the better stage-1 stream (6.7 and 3.4 ahead in seeds 1 and 2) and
+ended 7.6-18.5 points ahead of the weaker one. The test asserts both on seed 0, with 5 points of margin on
+the first and 10 on the absolute bound (worst measured 43.7).
 """
 
 import json
@@ -14,12 +15,12 @@ import sys
 
 import pytest
 
-MAX_STAGE1_KEYPOINT_DEV_WER = 65.0
-MAX_TWOSTREAM_DEV_WER = 70.0
+MAX_BEHIND_BETTER_STREAM = 5.0
+MAX_TWOSTREAM_DEV_WER = 55.0
 
 
 @pytest.mark.slow
-def test_staged_two_stream_proxy_learns_synthsign(tmp_path):
+def test_staged_two_stream_proxy_matches_the_better_stream_on_synthsign(tmp_path):
     out = tmp_path / "proxy.json"
     proc = subprocess.run([sys.executable, "-m", "visionzoo.methods.sign.twostream.proxy", "--root",
                            str(tmp_path / "data"), "--seeds", "0", "--arms", "twostream", "--out", str(out)],
@@ -27,5 +28,7 @@ def test_staged_two_stream_proxy_learns_synthsign(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rows = {r["arm"]: r for r in json.loads(out.read_text())["rows"]}
     assert set(rows) == {"rgb_stage1", "keypoint_stage1", "twostream"}, rows
-    assert rows["keypoint_stage1"]["dev_wer_ensemble_beam5"] <= MAX_STAGE1_KEYPOINT_DEV_WER, rows
-    assert rows["twostream"]["dev_wer_ensemble_beam5"] <= MAX_TWOSTREAM_DEV_WER, rows
+    two = rows["twostream"]["dev_wer_ensemble_beam5"]
+    better = min(rows[f"{s}_stage1"]["dev_wer_ensemble_beam5"] for s in ("rgb", "keypoint"))
+    assert two <= better + MAX_BEHIND_BETTER_STREAM, rows
+    assert two <= MAX_TWOSTREAM_DEV_WER, rows

@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 RECIPE = "twostream/tiny_proxy"
-DEFAULT_ROOT = "data/synthsign_p14t_proxy"
+DEFAULT_ROOT = "data/synthsign_p14t_proxy_1signer"
 STAGE1 = {stream: [f"model.streams={stream}", "model.pyramid=false", "model.distill=false", "optim.lr=0.005"]
           for stream in ("rgb", "keypoint")}
 ARMS = {
