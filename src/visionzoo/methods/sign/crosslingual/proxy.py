@@ -7,7 +7,8 @@ Each (arm, seed) is the ``crosslingual/tiny_proxy`` recipe with the arm's overri
 dictionaries and mapping of a seed are computed once (cached in ``data.work_dir``) and shared by its arms;
 only the joint corpus and the joint CSLR run differ. The SynthSign pair is the recipe's (fixed); the seed
 changes every training run and the auxiliary sampling. Rows also carry the mapping precision / recall
-against SynthSign's planted shared signs and the dictionaries' boundary IoU.
+against SynthSign's planted shared signs and the dictionaries' boundary IoU. ``oracle_mapping`` uses the
+planted pairs as the mapping (no dictionaries, no ISLR): the best the joint training could do with them.
 """
 
 from __future__ import annotations
