@@ -262,14 +262,15 @@ def prepare(cfg: CrossLingualConfig, backend: CSLRBackend | None = None, islr: I
     seed = cfg.train.seed
     stages: dict = {}
     mapping: dict[str, str] = {}
-    if cfg.joint.use_aux and cfg.mapping.enabled and cfg.mapping.oracle:
+    maps_aux = cfg.joint.use_aux and cfg.mapping.enabled
+    if maps_aux and cfg.mapping.oracle:
         truth = planted_pairs(cfg)
         if truth is None:
             raise ConfigError("mapping.oracle: needs a SynthSign pair of two languages (synthsign_meta.json in "
                               f"{c['target'].root} and {c['aux'].root}); real corpora have no planted mapping")
         mapping = truth
         stages["mapping"] = {"oracle": True, "mapped": len(truth)}
-    elif cfg.joint.use_aux and cfg.mapping.enabled:
+    elif maps_aux:
         from visionzoo.methods.sign.crosslingual.mapping import read_mapping_csv
 
         stages["dict_target"] = build_dictionary(cfg, c["target"], "t", backend, work / "dict_target", seed)
