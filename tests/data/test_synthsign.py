@@ -270,6 +270,28 @@ def test_language_b_shares_the_declared_trajectories(make):
         assert np.array_equal(kps_a[name], kps_b[name]) == same_sign
 
 
+def test_sign_order_a_gives_language_b_the_target_grammar(make):
+    own, reordered = meta(make("phoenix2014t", language="b")), meta(make("phoenix2014t", language="b", sign_order="a"))
+    assert own["options"]["sign_order"] == "b" and reordered["options"]["sign_order"] == "a"
+    category = {c: core.CATEGORY_OF[c] for c in core.choose_concepts(TINY["vocab_size"])}
+
+    def slot_ranks(concepts, lang):  # the grammatical slot of each sign in lang's order
+        order = core.SIGN_ORDER[lang]
+        return [order.index(c if c in ("VERY", "NOT") else category[c]) for c in concepts]
+
+    def in_order(meta_, lang):  # one-clause sentences (two clauses restart the order after "and")
+        clauses = [s["concepts"] for s in meta_["samples"].values() if " and " not in s["text"]]
+        assert clauses
+        return all(slot_ranks(c, lang) == sorted(slot_ranks(c, lang)) for c in clauses)
+
+    assert in_order(own, "b") and not in_order(own, "a")
+    assert in_order(reordered, "a") and not in_order(reordered, "b")
+    b_glosses = set(reordered["languages"]["b"]["glosses"])
+    assert all(set(s["glosses"]) <= b_glosses for s in reordered["samples"].values())  # still language b's signs
+    with pytest.raises(ConfigError, match="sign_order"):
+        write_synthsign(Path("/nonexistent"), sign_order="c")
+
+
 def test_similar_pairs_are_closer_than_other_signs():
     lex = core.build_lexicon(0, 30, 0.4)
     feats = {c: core.descriptor(lex.trajectories[lex.traj_id["a"][c]]) for c in lex.concepts}
@@ -391,7 +413,7 @@ def test_default_corpus_is_generated_in_under_a_minute(tmp_path):
     assert summary["size"] == [260, 210]
     # frame count of the default corpus, from the same sentence and timing model without rendering
     setup = ss._Setup("phoenix2014t", 0, "a", 260, 210, 8, 6.0, 0.0, core.build_lexicon(0, 30, 0.4),
-                      core.make_signers(0, 5))
+                      core.make_signers(0, 5), "a")
     sentences = ss._sentences(setup, 120, 0.15, 0.15)
     signer_of = ss._signer_assignment(setup, len(sentences))
     default_frames = 0

@@ -71,7 +71,9 @@ the keypoints; a hidden sign keeps that stream's pose at rest for its frames, an
 so the two streams carry complementary cues, as in the TwoStream-SLR proxy of spec §1g; the meta file
 records per sign which stream, if any, missed it), ``similar_pairs`` (default true: related concepts such
 as RAIN/SHOWER are signed as near copies differing in one cue, handshape or end point; false gives every
-concept its own far-apart trajectory). The same options
+concept its own far-apart trajectory), ``sign_order`` (whose grammar orders the signs: default the
+corpus's own ``language``; "a" for a language-b corpus gives a pair that differs in signs, not in word
+order, which separates the two in the cross-lingual proxy). The same options
 give byte-identical output. Translations are English for both languages (CSL-Daily's ``label_char``
 holds the characters of the words without spaces, as Chinese text has none).
 """
@@ -123,6 +125,7 @@ class _Setup:
     cue_split: float
     lex: core.Lexicon
     signers: list[core.Signer]
+    sign_order: str  # the language whose grammar orders the signs
 
 
 @dataclass
@@ -153,12 +156,17 @@ def write_synthsign(
     noise: float = 6.0,
     cue_split: float = 0.0,
     similar_pairs: bool = True,
+    sign_order: str | None = None,
 ) -> dict:
     """Write a SynthSign corpus in ``format``'s layout under ``out``; returns a summary (counts, paths)."""
     if format not in FORMATS:
         raise ConfigError(f"synthsign format: expected one of {', '.join(FORMATS)}, got {format!r}")
     if language not in ("a", "b"):
         raise ConfigError(f"synthsign language: expected 'a' or 'b', got {language!r}")
+    sign_order = language if sign_order is None else sign_order
+    if sign_order not in ("a", "b"):
+        raise ConfigError(f"synthsign sign_order: expected None, 'a' or 'b' (whose grammar orders the signs), "
+                          f"got {sign_order!r}")
     if sentences is None:  # How2Sign signs each sentence several times: fewer sentences, similar size
         sentences = DEFAULT_SENTENCES.get(format, 120)
     for key, value, low in (("sentences", sentences, 3), ("clips_per_sign", clips_per_sign, 3),
@@ -174,7 +182,7 @@ def write_synthsign(
     height, width = _frame_size(format, resolution)
     setup = _Setup(format, int(seed), language, height, width, frames_per_sign, float(noise), float(cue_split),
                    core.build_lexicon(int(seed), vocab_size, shared_fraction, bool(similar_pairs)),
-                   core.make_signers(int(seed), num_signers))
+                   core.make_signers(int(seed), num_signers), sign_order)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if format in ("wlasl", "msasl"):
@@ -188,7 +196,7 @@ def write_synthsign(
                "resolution": [height, width], "language": language, "shared_fraction": shared_fraction,
                "signers_per_sentence": signers_per_sentence, "dev_fraction": dev_fraction,
                "test_fraction": test_fraction, "noise": noise, "cue_split": cue_split,
-               "similar_pairs": bool(similar_pairs), "fps": FPS}
+               "similar_pairs": bool(similar_pairs), "sign_order": sign_order, "fps": FPS}
     _write_json(out / META_FILE, _meta(setup, options, samples))
     counts = {s: sum(1 for v in samples.values() if v["split"] == s) for s in SPLITS[format]}
     return {"root": str(out), "format": format, "language": language, **counts,
@@ -254,7 +262,7 @@ def _sentences(setup: _Setup, n: int, dev_fraction: float,
     rng = np.random.default_rng([setup.seed, 404, 0 if setup.language == "a" else 1])
     seen, items = set(), []
     for _ in range(50 * n):
-        concepts, words = core.sample_sentence(rng, setup.lex.concepts, setup.language)
+        concepts, words = core.sample_sentence(rng, setup.lex.concepts, setup.sign_order)
         if tuple(concepts) not in seen:
             seen.add(tuple(concepts))
             items.append((concepts, words))
