@@ -37,18 +37,25 @@ def report(rows: list[dict], out: str | None = None, extra: dict | None = None, 
     return summary
 
 
+def arm_config(recipe: str, arms: dict[str, list[str]], arm: str, seed: int, root: str, extra: list[str] = ()):
+    """``(spec, cfg)`` of one (arm, seed) of ``recipe``, as ``run_arm`` trains it."""
+    from visionzoo.core.registry import load_recipe
+
+    overrides = [*arms[arm], f"train.seed={seed}", f"data.root={root}", "train.progress=false",
+                 "train.logger=none", "train.val_every_n_epochs=1000", *extra]
+    spec, cfg, _ = load_recipe(recipe, overrides)
+    return spec, cfg
+
+
 def run_arm(recipe: str, arms: dict[str, list[str]], arm: str, seed: int, root: str, extra: list[str] = (),
             run_dir: str | None = None) -> dict:
     """Train and evaluate one (arm, seed) of ``recipe``; returns a row with the final metrics."""
     import tempfile
     import time
 
-    from visionzoo.core.registry import load_recipe
     from visionzoo.engine.trainer import fit
 
-    overrides = [*arms[arm], f"train.seed={seed}", f"data.root={root}", "train.progress=false",
-                 "train.logger=none", "train.val_every_n_epochs=1000", *extra]
-    spec, cfg, _ = load_recipe(recipe, overrides)
+    spec, cfg = arm_config(recipe, arms, arm, seed, root, extra)
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         result = fit(spec, cfg, run_dir or tmp)

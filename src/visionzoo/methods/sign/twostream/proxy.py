@@ -46,19 +46,36 @@ def streams_of(arm: str) -> tuple[str, ...]:
     return (arm,) if arm in STAGE1 else ("rgb", "keypoint")
 
 
+def finished_run(run_dir: Path, spec, cfg) -> dict | None:
+    """The final metrics of a finished run in ``run_dir`` trained with exactly ``cfg``, else None."""
+    import yaml
+
+    from visionzoo.core.config import to_dict
+
+    files = [run_dir / name for name in ("config.yaml", "eval.json")]
+    if not all(f.is_file() for f in files) or not (run_dir / "model").is_dir():
+        return None
+    if yaml.safe_load(files[0].read_text()) != {"method": spec.name, **to_dict(cfg)}:
+        return None
+    return json.loads(files[1].read_text())
+
+
 def main(argv=None) -> None:
     import torch
 
     from visionzoo.core.registry import load_recipe
-    from visionzoo.engine.proxy import report, run_arm
+    from visionzoo.engine.proxy import arm_config, report, run_arm
     from visionzoo.methods.sign.twostream.data import ensure_dataset
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", default=DEFAULT_ROOT)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
-    p.add_argument("--stage1-epochs", type=int, default=40)
+    p.add_argument("--stage1-epochs", type=int, default=120)
     p.add_argument("--work", default=None, help="where the stage-1 runs are kept; default <out>.stage1 or a temp dir")
+    p.add_argument("--reuse-stage1", action="store_true",
+                   help="use a finished stage-1 run found in --work when its config is the one this call would "
+                        "train (e.g. to add arms to a sweep); otherwise stage 1 is retrained")
     p.add_argument("--out", default=None)
     p.add_argument("overrides", nargs="*", help="recipe overrides for every stage, e.g. data.sigma=2")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
@@ -74,10 +91,15 @@ def main(argv=None) -> None:
             stage1 = {}
             for stream in dict.fromkeys(s for arm in args.arms for s in streams_of(arm)):
                 run_dir = work / f"seed{seed}_{stream}"
-                shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run, never a resume of an older one
-                overrides = [*STAGE1[stream], *args.overrides, f"train.max_epochs={args.stage1_epochs}"]
-                row = run_arm(RECIPE, {f"{stream}_stage1": overrides}, f"{stream}_stage1", seed, args.root,
-                              run_dir=str(run_dir))
+                stage1_arm = {f"{stream}_stage1": [*STAGE1[stream], *args.overrides,
+                                                   f"train.max_epochs={args.stage1_epochs}"]}
+                metrics = finished_run(run_dir, *arm_config(RECIPE, stage1_arm, f"{stream}_stage1", seed,
+                                                            args.root)) if args.reuse_stage1 else None
+                if metrics is not None:
+                    row = {"arm": f"{stream}_stage1", "seed": seed, "reused": str(run_dir), **metrics}
+                else:
+                    shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run, never a resume of an older one
+                    row = run_arm(RECIPE, stage1_arm, f"{stream}_stage1", seed, args.root, run_dir=str(run_dir))
                 rows.append(row)
                 print(json.dumps(row), flush=True)
                 stage1[stream] = run_dir / "model"
