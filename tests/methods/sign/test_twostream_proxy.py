@@ -1,12 +1,12 @@
 """The CPU proxy's schedule trains end to end (tiny_proxy recipe, methods/sign/twostream/README.md "CPU proxy").
 
 Stage 1 trains the RGB and keypoint single streams on one-signer SynthSign with complementary cues
-(``cue_split``), stage 2 the full two-stream model from them. Measured (seeds 0-4; dev WER of the
-beam-searched ensemble, untrained = 100): stage-1 RGB 58.8 / 45.4 / 51.3 / 58.8 / 68.1, stage-1 keypoint
-40.3 / 56.3 / 47.1 / 47.1 / 52.1, two-stream 40.3 / 38.7 / 43.7 / 47.9 / 47.9. Which single stream is better
-changes with the seed; the two-stream model ended -6.7 to +0.8 points from the better stage-1 stream (0.0
-in seed 0) and 7.6-20.2 ahead of the weaker one. The test asserts the first on seed 0 with 5 points of
-margin, and an absolute bound 7 points above the worst measured two-stream WER (47.9).
+(``cue_split``), 120 epochs; stage 2 the full two-stream model from them, 60 epochs. Measured (seeds 0-4;
+dev WER of the beam-searched ensemble, untrained = 100): stage-1 RGB 51.3 / 41.2 / 46.2 / 45.4 / 51.3,
+stage-1 keypoint 26.1 / 34.5 / 38.7 / 43.7 / 28.6, two-stream 8.4 / 10.1 / 18.5 / 24.4 / 18.5: 17.6, 24.4,
+20.2, 19.3 and 10.1 points below the better stage-1 stream. The test asserts, on seed 0, a lead of at
+least 5 points (half the smallest measured), and an absolute bound 5.6 points above the worst measured
+two-stream WER.
 """
 
 import json
@@ -15,12 +15,12 @@ import sys
 
 import pytest
 
-MAX_BEHIND_BETTER_STREAM = 5.0
-MAX_TWOSTREAM_DEV_WER = 55.0
+MIN_LEAD_OVER_BETTER_STREAM = 5.0
+MAX_TWOSTREAM_DEV_WER = 30.0
 
 
 @pytest.mark.slow
-def test_staged_two_stream_proxy_matches_the_better_stream_on_synthsign(tmp_path):
+def test_staged_two_stream_proxy_beats_the_better_single_stream_on_synthsign(tmp_path):
     out = tmp_path / "proxy.json"
     proc = subprocess.run([sys.executable, "-m", "visionzoo.methods.sign.twostream.proxy", "--root",
                            str(tmp_path / "data"), "--seeds", "0", "--arms", "twostream", "--out", str(out)],
@@ -30,5 +30,28 @@ def test_staged_two_stream_proxy_matches_the_better_stream_on_synthsign(tmp_path
     assert set(rows) == {"rgb_stage1", "keypoint_stage1", "twostream"}, rows
     two = rows["twostream"]["dev_wer_ensemble_beam5"]
     better = min(rows[f"{s}_stage1"]["dev_wer_ensemble_beam5"] for s in ("rgb", "keypoint"))
-    assert two <= better + MAX_BEHIND_BETTER_STREAM, rows
+    assert two <= better - MIN_LEAD_OVER_BETTER_STREAM, rows
     assert two <= MAX_TWOSTREAM_DEV_WER, rows
+
+
+def test_reuse_stage1_only_takes_a_finished_run_of_the_same_config(tmp_path):
+    import yaml
+
+    from visionzoo.core.config import to_dict
+    from visionzoo.engine.proxy import arm_config
+    from visionzoo.methods.sign.twostream.proxy import RECIPE, STAGE1, finished_run
+
+    def config(epochs, seed=0):
+        arm = {"rgb_stage1": [*STAGE1["rgb"], f"train.max_epochs={epochs}"]}
+        return arm_config(RECIPE, arm, "rgb_stage1", seed, str(tmp_path / "data"))
+
+    spec, cfg = config(120)
+    run = tmp_path / "seed0_rgb"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump({"method": spec.name, **to_dict(cfg)}, sort_keys=False))
+    assert finished_run(run, spec, cfg) is None  # no eval.json / model: unfinished
+    (run / "eval.json").write_text(json.dumps({"dev_wer_rgb": 51.3}))
+    (run / "model").mkdir()
+    assert finished_run(run, spec, cfg) == {"dev_wer_rgb": 51.3}
+    assert finished_run(run, *config(40)) is None
+    assert finished_run(run, *config(120, seed=1)) is None
