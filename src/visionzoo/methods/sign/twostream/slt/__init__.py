@@ -31,7 +31,7 @@ SPEC = register_method(MethodSpec(
     build_task=SLTTask,
     build_data=SLTDataModule,
     recipes_dir=Path(__file__).parent / "recipes",
-    status="implemented; ensemble >= best single not reproduced (stand-in features)",
+    status="proxy reproduced on the mean (ensemble >= best single network, BLEU-4, 6 seeds)",
     summary="Gloss2Text-pretrained mBART + per-stream Sign2Text networks, multi-source ensemble beam search",
     evaluate=evaluate,
     predict=predict,
