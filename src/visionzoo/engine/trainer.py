@@ -107,6 +107,22 @@ def default_run_dir(spec: MethodSpec, recipe: str) -> Path:
     return Path("runs") / f"{spec.name}-{recipe}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def run_config(spec: MethodSpec, cfg) -> dict:
+    """What a run folder's ``config.yaml`` holds for ``cfg``."""
+    return {"method": spec.name, **to_dict(cfg)}
+
+
+def finished_run(run_dir: str | Path, spec: MethodSpec, cfg) -> dict | None:
+    """The final metrics (``eval.json``) of a finished run in ``run_dir`` trained with exactly ``cfg``, else None."""
+    run_dir = Path(run_dir)
+    config, metrics = run_dir / "config.yaml", run_dir / "eval.json"
+    if not (config.is_file() and metrics.is_file() and (run_dir / "model").is_dir()):
+        return None
+    if yaml.safe_load(config.read_text()) != run_config(spec, cfg):
+        return None
+    return json.loads(metrics.read_text())
+
+
 def fit(spec: MethodSpec, cfg, run_dir: str | Path, *, resume: str | Path | None = None, callbacks=(),
         evaluate: bool = True, recipe_name: str = "custom") -> RunResult:
     """Train ``spec`` with config ``cfg``; returns the run folder and final metrics."""
@@ -115,7 +131,7 @@ def fit(spec: MethodSpec, cfg, run_dir: str | Path, *, resume: str | Path | None
     train: TrainConfig = cfg.train
     L.seed_everything(train.seed, workers=True, verbose=False)
     with atomic_write(run_dir / "config.yaml") as tmp:
-        tmp.write_text(yaml.safe_dump({"method": spec.name, **to_dict(cfg)}, sort_keys=False))
+        tmp.write_text(yaml.safe_dump(run_config(spec, cfg), sort_keys=False))
     datamodule = spec.build_data(cfg)
     task = spec.build_task(cfg)
     lit = LitTask(task, cfg.optim)

@@ -37,9 +37,9 @@ def test_staged_two_stream_proxy_beats_the_better_single_stream_on_synthsign(tmp
 def test_reuse_stage1_only_takes_a_finished_run_of_the_same_config(tmp_path):
     import yaml
 
-    from visionzoo.core.config import to_dict
     from visionzoo.engine.proxy import arm_config
-    from visionzoo.methods.sign.twostream.proxy import RECIPE, STAGE1, finished_run
+    from visionzoo.engine.trainer import finished_run, run_config
+    from visionzoo.methods.sign.twostream.proxy import RECIPE, STAGE1
 
     def config(epochs, seed=0):
         arm = {"rgb_stage1": [*STAGE1["rgb"], f"train.max_epochs={epochs}"]}
@@ -48,7 +48,7 @@ def test_reuse_stage1_only_takes_a_finished_run_of_the_same_config(tmp_path):
     spec, cfg = config(120)
     run = tmp_path / "seed0_rgb"
     run.mkdir()
-    (run / "config.yaml").write_text(yaml.safe_dump({"method": spec.name, **to_dict(cfg)}, sort_keys=False))
+    (run / "config.yaml").write_text(yaml.safe_dump(run_config(spec, cfg), sort_keys=False))
     assert finished_run(run, spec, cfg) is None  # no eval.json / model: unfinished
     (run / "eval.json").write_text(json.dumps({"dev_wer_rgb": 51.3}))
     (run / "model").mkdir()

@@ -46,25 +46,12 @@ def streams_of(arm: str) -> tuple[str, ...]:
     return (arm,) if arm in STAGE1 else ("rgb", "keypoint")
 
 
-def finished_run(run_dir: Path, spec, cfg) -> dict | None:
-    """The final metrics of a finished run in ``run_dir`` trained with exactly ``cfg``, else None."""
-    import yaml
-
-    from visionzoo.core.config import to_dict
-
-    files = [run_dir / name for name in ("config.yaml", "eval.json")]
-    if not all(f.is_file() for f in files) or not (run_dir / "model").is_dir():
-        return None
-    if yaml.safe_load(files[0].read_text()) != {"method": spec.name, **to_dict(cfg)}:
-        return None
-    return json.loads(files[1].read_text())
-
-
 def main(argv=None) -> None:
     import torch
 
     from visionzoo.core.registry import load_recipe
     from visionzoo.engine.proxy import arm_config, report, run_arm
+    from visionzoo.engine.trainer import finished_run
     from visionzoo.methods.sign.twostream.data import ensure_dataset
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
