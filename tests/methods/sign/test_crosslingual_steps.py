@@ -197,7 +197,7 @@ def test_joint_corpus_is_a_phoenix2014t_corpus_with_relabelled_aux(tmp_path):
 
 # ------------------------------------------------------------------------------------ recipes
 
-@pytest.mark.parametrize("recipe", ["tiny", "tiny_proxy", "paper", "paper_phoenix2014"])
+@pytest.mark.parametrize("recipe", ["tiny", "tiny_proxy", "tiny_proxy_twostream", "paper", "paper_phoenix2014"])
 def test_recipes_load_into_the_typed_config(recipe):
     from visionzoo.core.registry import load_recipe
 
@@ -248,3 +248,51 @@ def test_oracle_mapping_relabels_with_the_planted_pairs_and_trains_no_model(tmp_
                                                          "data.aux.synthsign={}"])
     with pytest.raises(ConfigError, match="mapping.oracle"):
         prepare(real, backend=NoTraining(), islr=NoTraining())
+
+
+def test_aux_loss_weight_scales_auxiliary_sentences_only(tmp_path):
+    """Through TwoStream-SLR's task and loss (the stand-in's weighting is tested in its own file)."""
+    from visionzoo.core.errors import ConfigError, DataError
+    from visionzoo.core.registry import load_recipe
+    from visionzoo.data.synth.synthsign import write_synthsign
+    from visionzoo.methods.sign.crosslingual.corpus import AUX_PREFIX
+    from visionzoo.methods.sign.crosslingual.task import JointCSLRTask, aux_sample_weight, build_data
+    from visionzoo.methods.sign.twostream.data import collate_clips
+
+    assert aux_sample_weight([f"{AUX_PREFIX}00001_x", "01April_2010"], 0.3).tolist() == pytest.approx([0.3, 1.0])
+    opts = dict(resolution=32, sentences=8, vocab_size=10, num_signers=2, frames_per_sign=3)
+    write_synthsign(tmp_path / "t", format="phoenix2014t", language="a", **opts)
+    write_synthsign(tmp_path / "b", format="phoenix2014t", language="b", **opts)
+    overrides = [f"data.root={tmp_path / 't'}", f"data.aux.root={tmp_path / 'b'}", "data.aux.dataset=phoenix2014t",
+                 f"data.work_dir={tmp_path / 'work'}", "mapping.oracle=true", "joint.aux_ratio=-1"]
+
+    def loss_with_aux_labels_changed(weight: float) -> tuple[float, float]:
+        _, cfg, _ = load_recipe("crosslingual/tiny_proxy_twostream", [*overrides, f"joint.aux_loss_weight={weight}"])
+        torch.manual_seed(0)
+        task = JointCSLRTask(cfg).eval()  # eval: no dropout, so two calls differ only by their labels
+        train = build_data(cfg).train_set
+        names = [train[i]["name"] for i in range(len(train))]
+        aux = next(i for i, n in enumerate(names) if n.startswith(AUX_PREFIX))
+        target = next(i for i, n in enumerate(names) if not n.startswith(AUX_PREFIX))
+        batch = collate_clips([train[aux], train[target]])
+        relabelled = {**batch, "gloss_ids": batch["gloss_ids"].clone()}
+        relabelled["gloss_ids"][0, : batch["gloss_lengths"][0]] = batch["gloss_ids"][1, 0]
+        with torch.no_grad():
+            return (float(task.training_step(batch, None).loss), float(task.training_step(relabelled, None).loss))
+
+    unweighted, zero = loss_with_aux_labels_changed(1.0), loss_with_aux_labels_changed(0.0)
+    assert unweighted[0] != pytest.approx(unweighted[1])  # the auxiliary labels count at weight 1 ...
+    assert zero[0] == pytest.approx(zero[1])  # ... and give no loss at weight 0
+    assert zero[0] < unweighted[0]
+    with pytest.raises(ConfigError, match="aux_loss_weight"):
+        JointCSLRTask(load_recipe("crosslingual/tiny_proxy_twostream", [*overrides, "joint.aux_loss_weight=-1"])[1])
+
+    clash = tmp_path / "t" / "annotations" / "manual" / "PHOENIX-2014-T.train.corpus.csv"
+    lines = clash.read_text().splitlines()
+    name = lines[1].split("|")[0]  # a target sentence whose name carries the auxiliary prefix
+    frames = tmp_path / "t" / "features" / "fullFrame-210x260px" / "train"
+    (frames / name).rename(frames / (AUX_PREFIX + name))
+    clash.write_text("\n".join([lines[0], lines[1].replace(name, AUX_PREFIX + name), *lines[2:]]) + "\n")
+    _, cfg, _ = load_recipe("crosslingual/tiny_proxy_twostream", [*overrides, f"data.work_dir={tmp_path / 'work2'}"])
+    with pytest.raises(DataError, match="reserves for auxiliary"):
+        build_data(cfg)

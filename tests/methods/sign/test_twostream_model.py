@@ -114,6 +114,33 @@ def test_all_ctc_and_kl_terms_are_finite_and_weighted(batch, two_stream_out):
     assert not any(k.startswith("kl_") for k in twostream_loss(out, targets, target_lengths, no_distill)[1])
 
 
+def test_sentence_weights_scale_each_sentences_ctc_and_kl_terms(two_stream_out):
+    from visionzoo.core.errors import VisionZooError
+    from visionzoo.nn.ctc import ctc_loss
+
+    model, out = two_stream_out
+    targets, target_lengths = torch.tensor([[3, 4], [5, 5]]), torch.tensor([2, 1])
+
+    def terms(weight):
+        return twostream_loss(out, targets, target_lengths, model.config, weight)
+
+    plain, plain_logs = terms(None)
+    ones, ones_logs = terms(torch.ones(2))
+    torch.testing.assert_close(ones.detach(), plain.detach())
+    first, first_logs = terms(torch.tensor([1.0, 0.0]))
+    second, second_logs = terms(torch.tensor([0.0, 1.0]))
+    mixed, _ = terms(torch.tensor([0.25, 1.0]))
+    torch.testing.assert_close((first + second).detach(), plain.detach())
+    torch.testing.assert_close(mixed.detach(), (0.25 * first + second).detach())
+    # a term of weight (1, 0) is sentence 0's own loss over the batch size, from an independent per-sentence CTC
+    per_sentence = ctc_loss(out.heads["rgb"]["logits"].float().log_softmax(-1), targets, out.heads["rgb"]["lengths"],
+                            target_lengths, reduction="none")
+    torch.testing.assert_close(first_logs["ctc_rgb"], per_sentence[0].detach() / 2)
+    assert 0 < first_logs["kl_joint"] < plain_logs["kl_joint"]
+    with pytest.raises(VisionZooError, match="one weight per sentence"):
+        terms(torch.ones(3))
+
+
 def test_distillation_teacher_is_detached():
     logits = {n: torch.randn(2, 3, V, requires_grad=True) for n in ("rgb", "keypoint", "joint")}
     from visionzoo.methods.sign.twostream.model import TwoStreamOutput

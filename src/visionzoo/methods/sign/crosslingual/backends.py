@@ -7,7 +7,7 @@
   of every clip over the dictionary's classes; the default runs ``nla-slr/*`` (NLA-SLR), ``standin`` a
   small keypoint MLP (``islr_standin``) for CPU runs.
 
-Tests plug in their own tiny CSLR backend (a keypoint CTC model) through the same interface.
+``cslr.backend: standin`` uses the keypoint CTC model of ``cslr_standin`` instead of a recipe.
 """
 
 from __future__ import annotations
@@ -110,6 +110,15 @@ def _eval_batches(dm, split: str):
         clips = TwoStreamClips(dm.train_set.signs, dm.cfg, train=False)
         return make_loader(clips, dm.cfg.eval_batch_size, shuffle=False, collate_fn=collate_clips)
     return dm.eval_loader(split)
+
+
+def make_cslr_backend(cfg) -> CSLRBackend:
+    """The backend of ``cfg.cslr`` (``backend: recipe | standin``)."""
+    if cfg.cslr.backend == "standin":
+        from visionzoo.methods.sign.crosslingual.cslr_standin import StandinCSLRBackend
+
+        return StandinCSLRBackend(cfg.cslr.overrides)
+    return RecipeCSLRBackend(cfg.cslr.recipe, cfg.cslr.overrides, cfg.cslr.temporal_stride)
 
 
 # ----------------------------------------------------------------------------------------------- ISLR

@@ -30,6 +30,9 @@ class DataConfig:
 class CSLRConfig:
     """The CSLR method used for the per-language models (dictionary step) and the joint model."""
 
+    # recipe: a registered CSLR method run by `recipe` (TwoStream-SLR); standin: the keypoint CTC model of
+    # cslr_standin (local receptive field, CPU runs); the overrides below then apply to its config
+    backend: Literal["recipe", "standin"] = "recipe"
     recipe: str = "twostream/tiny"
     overrides: list[str] = field(default_factory=list)  # applied to every CSLR run (per language and joint)
     language_overrides: list[str] = field(default_factory=list)  # only the per-language (dictionary) models
@@ -69,6 +72,8 @@ class JointConfig:
     use_aux: bool = True  # False: the target-only baseline through the same code path
     unmapped: Literal["extra", "drop", "other"] = "extra"
     aux_ratio: float = 1.0  # auxiliary sentences per target training sentence; -1 = all once
+    # the loss weight of an auxiliary sentence (every CTC / distillation term of it); a target sentence weighs 1
+    aux_loss_weight: float = 1.0
 
 
 @dataclass

@@ -11,6 +11,8 @@ gloss; the others follow ``unmapped``:
 
 ``aux_ratio`` sets how many auxiliary sentences join per target training sentence (sampled without
 replacement while possible, then repeated under new names); ``-1`` takes every auxiliary sentence once.
+Auxiliary sentences are named ``aux_<k>_<name>`` (``is_aux_name``), which the joint training's loss
+weighting (``joint.aux_loss_weight``) reads.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ class JointCorpusSummary:
     aux_dropped: int
     vocabulary: list[str]
     target_vocabulary: list[str]
+
+
+def is_aux_name(name: str) -> bool:
+    """Whether a joint-corpus sentence came from the auxiliary corpus (target names never carry the prefix)."""
+    return name.startswith(AUX_PREFIX)
 
 
 def relabel(glosses: Sequence[str], mapping: dict[str, str], target_vocab: set[str],
@@ -131,6 +138,9 @@ def write_joint_corpus(out: str | Path, target: dict[str, Sequence[SignSample]],
 
     for split in ("train", "dev", "test"):
         for s in target[split]:
+            if is_aux_name(s.name):  # the joint training tells auxiliary sentences by this prefix
+                raise DataError(s.where, f"target sentence name {s.name!r} starts with {AUX_PREFIX!r}, which the "
+                                         "joint corpus reserves for auxiliary sentences; rename it")
             add(split, s.name, s, list(s.gloss), target_keypoints)
     n_aux = dropped = 0
     if use_aux:

@@ -25,7 +25,7 @@ from visionzoo.core.config import to_dict
 from visionzoo.core.errors import ConfigError
 from visionzoo.core.io import atomic_write
 from visionzoo.methods.sign.crosslingual.backends import (
-    CSLRBackend, ISLRBackend, RecipeCSLRBackend, SentencePosterior, make_islr_backend,
+    CSLRBackend, ISLRBackend, SentencePosterior, make_cslr_backend, make_islr_backend,
 )
 from visionzoo.methods.sign.crosslingual.config import CorpusConfig, CrossLingualConfig
 
@@ -97,8 +97,9 @@ def build_dictionary(cfg: CrossLingualConfig, corpus: CorpusConfig, language: st
     from visionzoo.data.sign import SignDataset
     from visionzoo.methods.sign.crosslingual.dictionary import build_records, write_wlasl_dictionary
 
-    key = fingerprint([to_dict(corpus), cfg.cslr.recipe, cfg.cslr.overrides, cfg.cslr.language_overrides,
-                       cfg.cslr.temporal_stride, to_dict(cfg.dictionary), seed])
+    model = cfg.cslr.recipe if cfg.cslr.backend == "recipe" else cfg.cslr.backend
+    key = fingerprint([to_dict(corpus), model, cfg.cslr.overrides, cfg.cslr.language_overrides,
+                       backend.temporal_stride, to_dict(cfg.dictionary), seed])
     done = _done(out, key)
     if done:
         return done
@@ -232,11 +233,19 @@ def planted_pairs(cfg: CrossLingualConfig) -> dict[str, str] | None:
 
 # ------------------------------------------------------------------------------------------ stage 4
 
+def corpus_settings(cfg: CrossLingualConfig) -> dict:
+    """The joint settings that shape the corpus; the loss weight acts in training, so arms that differ only
+    by it share one corpus."""
+    settings = to_dict(cfg.joint)
+    settings.pop("aux_loss_weight")
+    return settings
+
+
 def joint_corpus(cfg: CrossLingualConfig, mapping: dict[str, str], out: Path) -> dict:
     from visionzoo.methods.sign.crosslingual.corpus import write_joint_corpus
 
     c = corpora(cfg)
-    key = fingerprint([to_dict(c["target"]), to_dict(c["aux"]), to_dict(cfg.joint), sorted(mapping.items()),
+    key = fingerprint([to_dict(c["target"]), to_dict(c["aux"]), corpus_settings(cfg), sorted(mapping.items()),
                        cfg.train.seed])
     done = _done(out, key)
     if done:
@@ -254,7 +263,7 @@ def joint_corpus(cfg: CrossLingualConfig, mapping: dict[str, str], out: Path) ->
 
 def prepare(cfg: CrossLingualConfig, backend: CSLRBackend | None = None, islr: ISLRBackend | None = None) -> dict:
     """Run stages 1-4 (cached) and return ``{"joint_root", "stages": {...}}``."""
-    backend = backend or RecipeCSLRBackend(cfg.cslr.recipe, cfg.cslr.overrides, cfg.cslr.temporal_stride)
+    backend = backend or make_cslr_backend(cfg)
     work = work_dir(cfg)
     c = corpora(cfg)
     for corpus in c.values():
@@ -279,7 +288,7 @@ def prepare(cfg: CrossLingualConfig, backend: CSLRBackend | None = None, islr: I
         stages["mapping"] = map_languages(cfg, work / "dict_union", islr or make_islr_backend(cfg),
                                           work / "mapping", seed)
         mapping = read_mapping_csv(work / "mapping" / "mapping.csv")
-    tag = fingerprint([to_dict(cfg.joint), cfg.mapping.enabled, sorted(mapping.items())])
+    tag = fingerprint([corpus_settings(cfg), cfg.mapping.enabled, sorted(mapping.items())])
     joint_root = work / f"joint_{tag}"
     stages["joint"] = joint_corpus(cfg, mapping, joint_root)
     with atomic_write(work / "pipeline.json") as tmp:

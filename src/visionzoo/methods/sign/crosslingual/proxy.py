@@ -2,6 +2,7 @@
 glosses are mapped through cross-lingual signs lowers target WER; a naive union without mapping does not.
 
     python -m visionzoo.methods.sign.crosslingual.proxy --seeds 0 1 2 --out proxy.json
+    python -m visionzoo.methods.sign.crosslingual.proxy --recipe crosslingual/tiny_proxy_twostream   # TwoStream-SLR
 
 Each (arm, seed) is the ``crosslingual/tiny_proxy`` recipe with the arm's overrides. The per-language models,
 dictionaries and mapping of a seed are computed once (cached in ``data.work_dir``) and shared by its arms;
@@ -19,6 +20,12 @@ ARMS = {
     "naive_union": ["mapping.enabled=false"],
     "mapped_drop_unmapped": ["joint.unmapped=drop"],
     "oracle_mapping": ["mapping.oracle=true"],  # the planted pairs: what a perfect mapping would give
+    "mapped_aux_weight_0.3": ["joint.aux_loss_weight=0.3"],
+    # every auxiliary training sentence once (240 next to the 30 target ones) instead of one per target sentence
+    "mapped_all_aux": ["joint.aux_ratio=-1"],
+    "naive_union_all_aux": ["mapping.enabled=false", "joint.aux_ratio=-1"],
+    "oracle_mapping_all_aux": ["mapping.oracle=true", "joint.aux_ratio=-1"],
+    "mapped_all_aux_weight_0.3": ["joint.aux_ratio=-1", "joint.aux_loss_weight=0.3"],
 }
 
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from torch import nn
 
+from visionzoo.core.errors import ConfigError
 from visionzoo.engine.task import StepContext, StepOutput, Task
-from visionzoo.methods.sign.crosslingual.backends import RecipeCSLRBackend, TrainedCSLR
+from visionzoo.methods.sign.crosslingual.backends import CSLRBackend, TrainedCSLR, make_cslr_backend
 from visionzoo.methods.sign.crosslingual.config import CrossLingualConfig
+from visionzoo.methods.sign.crosslingual.corpus import is_aux_name
 
 
-def joint_backend(cfg: CrossLingualConfig) -> RecipeCSLRBackend:
-    return RecipeCSLRBackend(cfg.cslr.recipe, cfg.cslr.overrides, cfg.cslr.temporal_stride)
+def joint_backend(cfg: CrossLingualConfig) -> CSLRBackend:
+    return make_cslr_backend(cfg)
 
 
 def joint_cslr_config(cfg: CrossLingualConfig):
@@ -25,16 +28,28 @@ def joint_cslr_config(cfg: CrossLingualConfig):
     return spec, cslr_cfg, prep
 
 
+def aux_sample_weight(names: list[str], aux_loss_weight: float) -> torch.Tensor:
+    """(B,) loss weights: ``aux_loss_weight`` for auxiliary sentences, 1 for target ones. The CSLR task reads
+    ``batch["sample_weight"]`` (TwoStream-SLR's loss scales each sentence's terms by it)."""
+    return torch.tensor([aux_loss_weight if is_aux_name(n) else 1.0 for n in names])
+
+
 class JointCSLRTask(Task):
     """Delegates every engine hook to the CSLR method's task."""
 
     def __init__(self, cfg: CrossLingualConfig):
         super().__init__()
+        if cfg.joint.aux_loss_weight < 0:
+            raise ConfigError(f"joint.aux_loss_weight: {cfg.joint.aux_loss_weight}; expected >= 0 (1 = as a target "
+                              "sentence, 0 = auxiliary sentences give no gradient)")
         spec, cslr_cfg, prep = joint_cslr_config(cfg)
         self.inner = spec.build_task(cslr_cfg)
         self.cslr_config, self.prepared = cslr_cfg, prep
+        self.aux_loss_weight = float(cfg.joint.aux_loss_weight)
 
     def training_step(self, batch, ctx: StepContext) -> StepOutput:
+        if self.aux_loss_weight != 1.0:
+            batch = {**batch, "sample_weight": aux_sample_weight(batch["names"], self.aux_loss_weight)}
         return self.inner.training_step(batch, ctx)
 
     def validation_step(self, batch, dataloader_idx: int = 0) -> None:
@@ -79,4 +94,5 @@ def evaluate(task: JointCSLRTask, datamodule, cfg: CrossLingualConfig) -> dict:
         if key.startswith("mapping_") or key == "mapped":
             metrics[f"mapping/{key.removeprefix('mapping_')}"] = value
     metrics["joint/aux_sentences"] = stages["joint"]["aux_sentences"]
+    metrics["joint/aux_dropped"] = stages["joint"]["aux_dropped"]  # unmapped=drop: sentences left out
     return metrics

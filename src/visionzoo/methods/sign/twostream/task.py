@@ -139,7 +139,8 @@ class TwoStreamTask(Task):
 
     def training_step(self, batch, ctx: StepContext) -> StepOutput:
         out = self(batch)
-        loss, logs = twostream_loss(out, batch["gloss_ids"], batch["gloss_lengths"], self.cfg.model)
+        loss, logs = twostream_loss(out, batch["gloss_ids"], batch["gloss_lengths"], self.cfg.model,
+                                    batch.get("sample_weight"))
         return StepOutput(loss=loss, logs=logs)
 
     @torch.no_grad()
