@@ -18,14 +18,14 @@ ARMS = {
     "target_only": ["joint.use_aux=false"],
     "mapped": [],
     "naive_union": ["mapping.enabled=false"],
-    "mapped_drop_unmapped": ["joint.unmapped=drop"],
     "oracle_mapping": ["mapping.oracle=true"],  # the planted pairs: what a perfect mapping would give
     "mapped_aux_weight_0.3": ["joint.aux_loss_weight=0.3"],
-    # every auxiliary training sentence once (240 next to the 30 target ones) instead of one per target sentence
-    "mapped_all_aux": ["joint.aux_ratio=-1"],
-    "naive_union_all_aux": ["mapping.enabled=false", "joint.aux_ratio=-1"],
-    "oracle_mapping_all_aux": ["mapping.oracle=true", "joint.aux_ratio=-1"],
-    "mapped_all_aux_weight_0.3": ["joint.aux_ratio=-1", "joint.aux_loss_weight=0.3"],
+    # the mixing ablation: one auxiliary sentence per target training sentence (tiny_proxy takes all of them)
+    "mapped_ratio_1": ["joint.aux_ratio=1"],
+    "naive_union_ratio_1": ["mapping.enabled=false", "joint.aux_ratio=1"],
+    "oracle_mapping_ratio_1": ["mapping.oracle=true", "joint.aux_ratio=1"],
+    "mapped_aux_weight_0.3_ratio_1": ["joint.aux_loss_weight=0.3", "joint.aux_ratio=1"],
+    "mapped_drop_unmapped_ratio_1": ["joint.unmapped=drop", "joint.aux_ratio=1"],
 }
 
 
