@@ -102,3 +102,10 @@ def test_the_registered_pipeline_runs_end_to_end_with_the_standin(tmp_path):
     assert 0 <= metrics["dict_target/boundary_iou"] <= 1 and metrics["joint/aux_sentences"] > 0
     assert "mapping/precision" in metrics or metrics["mapping/mapped"] == 0
     assert (tmp_path / "work" / "mapping" / "mapping.csv").is_file()
+
+
+def test_forward_keeps_every_tensor_on_the_input_device():
+    """A CPU-made index tensor broke training on CUDA; the meta device catches that on a CPU machine."""
+    kps, lengths = torch.rand(2, 24, 133, 3, device="meta"), torch.tensor([24, 20], device="meta")
+    log_probs, steps = KeypointCTC(vocab_size=6, hidden=16).to("meta")(kps, lengths)
+    assert log_probs.device.type == steps.device.type == "meta" and log_probs.shape == (2, 6, 6)

@@ -60,7 +60,7 @@ def normalise_sequence(kps: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor
     in the sentence's mean shoulder width over its valid frames; padded frames are zero."""
     from visionzoo.data.keypoints import NLA_SLR_63_INDICES
 
-    valid = (torch.arange(kps.shape[1])[None] < lengths[:, None]).to(kps.dtype)  # (B, T)
+    valid = (torch.arange(kps.shape[1], device=kps.device)[None] < lengths[:, None]).to(kps.dtype)  # (B, T)
     xy = kps[..., :2]
     centre = 0.5 * (xy[..., LEFT_SHOULDER, :] + xy[..., RIGHT_SHOULDER, :])
     width = (xy[..., LEFT_SHOULDER, :] - xy[..., RIGHT_SHOULDER, :]).norm(dim=-1)  # (B, T)
