@@ -94,6 +94,26 @@ def test_ctc_loss_batchmean_is_the_batch_sum_over_batch_size():
     torch.testing.assert_close(batchmean, ctc_loss(lp, targets, reduction="sum") / 4)
 
 
+def test_ctc_loss_sample_weight_scales_each_sample_before_every_reduction():
+    lp = random_log_probs(4, (3, 10, 6)).float()
+    targets, lens = torch.tensor([[1, 2, 0], [3, 0, 0], [5, 4, 1]]), torch.tensor([2, 1, 3])
+    per = ctc_loss(lp, targets, target_lengths=lens, reduction="none")
+    w = torch.tensor([0.5, 0.0, 2.0])
+    torch.testing.assert_close(ctc_loss(lp, targets, target_lengths=lens, reduction="none", sample_weight=w), per * w)
+    torch.testing.assert_close(ctc_loss(lp, targets, target_lengths=lens, reduction="sum", sample_weight=w),
+                               (per * w).sum())
+    torch.testing.assert_close(ctc_loss(lp, targets, target_lengths=lens, reduction="batchmean", sample_weight=w),
+                               (per * w).sum() / 3)
+    torch.testing.assert_close(ctc_loss(lp, targets, target_lengths=lens, reduction="mean", sample_weight=w),
+                               (per * w / lens).mean())
+    for reduction in ("sum", "mean", "batchmean"):  # all ones = unweighted
+        torch.testing.assert_close(
+            ctc_loss(lp, targets, target_lengths=lens, reduction=reduction, sample_weight=torch.ones(3)),
+            ctc_loss(lp, targets, target_lengths=lens, reduction=reduction))
+    with pytest.raises(VisionZooError, match="one weight per sentence"):
+        ctc_loss(lp, targets, target_lengths=lens, sample_weight=torch.ones(2))
+
+
 def test_ctc_loss_zero_infinity_zeroes_impossible_targets():
     lp = random_log_probs(3, (1, 2, 4)).float()  # 3 tokens cannot fit in 2 frames
     assert ctc_loss(lp, [[1, 2, 3]], reduction="sum").item() == 0.0

@@ -100,12 +100,14 @@ def ctc_loss(
     blank: int = 0,
     reduction: str = "mean",
     zero_infinity: bool = True,
+    sample_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``F.ctc_loss`` for batch-first log-probs (B, T, V).
 
     ``targets`` is a padded (B, S) tensor with ``target_lengths``, or a list of B id sequences (lengths are
     then read off the list). ``reduction``: "none" | "sum" | "mean" (torch's: per-sample loss divided by its
     target length, then averaged) | "batchmean" (sum over the batch divided by B, as TwoStream-SLR trains).
+    ``sample_weight`` (B,) scales each sample's loss before the reduction (the batch size B stays the divisor).
     """
     _check_log_probs(log_probs, 3, "ctc_loss", blank)
     if reduction not in ("none", "sum", "mean", "batchmean"):
@@ -129,15 +131,24 @@ def ctc_loss(
     if input_lengths is None:
         input_lengths = torch.full((B,), T, dtype=torch.long)
     input_lengths = torch.as_tensor(input_lengths, dtype=torch.long)
+    if sample_weight is not None and tuple(sample_weight.shape) != (B,):
+        raise VisionZooError(f"ctc_loss: sample_weight of shape {tuple(sample_weight.shape)}; expected ({B},), "
+                             "one weight per sentence")
     loss = F.ctc_loss(
         log_probs.transpose(0, 1),  # F.ctc_loss wants (T, B, V)
         flat.to(device),
         input_lengths,
         target_lengths,
         blank=blank,
-        reduction="none" if reduction == "batchmean" else reduction,
+        reduction="none" if reduction == "batchmean" or sample_weight is not None else reduction,
         zero_infinity=zero_infinity,
     )
+    if sample_weight is not None:
+        loss = loss * sample_weight.to(loss)
+        if reduction == "mean":  # torch's mean: per-sample loss over its target length, then averaged
+            return (loss / target_lengths.to(loss).clamp_min(1)).mean()
+        if reduction == "sum":
+            return loss.sum()
     return loss.sum() / B if reduction == "batchmean" else loss
 
 

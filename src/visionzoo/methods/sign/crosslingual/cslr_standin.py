@@ -130,11 +130,9 @@ class StandinCSLRTask(Task):
 
     def training_step(self, batch, ctx: StepContext) -> StepOutput:
         log_probs, steps = self.model(batch["keypoints"], batch["keypoint_lengths"])
-        per_sentence = ctc_loss(log_probs, batch["gloss_ids"], steps, batch["gloss_lengths"], reduction="none")
-        weight = batch.get("sample_weight")
-        if weight is not None:
-            per_sentence = per_sentence * weight.to(per_sentence)
-        return StepOutput(per_sentence.sum() / len(per_sentence), {})
+        loss = ctc_loss(log_probs, batch["gloss_ids"], steps, batch["gloss_lengths"], reduction="batchmean",
+                        sample_weight=batch.get("sample_weight"))
+        return StepOutput(loss, {})
 
     def export_model(self) -> nn.Module:
         return self.model

@@ -15,7 +15,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from visionzoo.core.errors import VisionZooError
 from visionzoo.methods.sign.twostream.model import MAIN_HEADS, TwoStreamOutput, TwoStreamSLRConfig
 from visionzoo.nn.ctc import ctc_loss
 
@@ -27,12 +26,6 @@ def head_weight(name: str, cfg: TwoStreamSLRConfig) -> float:
     return cfg.aux_weight_rgb if name.startswith("rgb") else cfg.aux_weight_keypoint
 
 
-def _weighted_batchmean(per_sentence: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
-    if weight is None:
-        return per_sentence.sum() / per_sentence.shape[0]
-    return (per_sentence * weight.to(per_sentence)).sum() / per_sentence.shape[0]
-
-
 def self_distillation(out: TwoStreamOutput, sample_weight: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """KL(teacher || head) per main head; the teacher is the detached ensemble_last distribution."""
     teacher = out.ensemble_log_probs.detach().softmax(-1)  # renormalises the summed softmaxes
@@ -41,22 +34,22 @@ def self_distillation(out: TwoStreamOutput, sample_weight: torch.Tensor | None =
         if name in out.heads:
             student = out.heads[name]["logits"].float().log_softmax(-1)
             per_sentence = F.kl_div(student, teacher, reduction="none").flatten(1).sum(1)
-            losses[name] = _weighted_batchmean(per_sentence, sample_weight)
+            if sample_weight is not None:
+                per_sentence = per_sentence * sample_weight.to(per_sentence)
+            losses[name] = per_sentence.sum() / per_sentence.shape[0]  # "batchmean"
     return losses
 
 
 def twostream_loss(out: TwoStreamOutput, targets: torch.Tensor, target_lengths: torch.Tensor,
                    cfg: TwoStreamSLRConfig, sample_weight: torch.Tensor | None = None
                    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Total loss and its named terms (``ctc_<head>``, ``kl_<head>``); ``sample_weight``: (B,) or None."""
-    if sample_weight is not None and sample_weight.shape != (targets.shape[0],):
-        raise VisionZooError(f"twostream_loss: sample_weight of shape {tuple(sample_weight.shape)}; "
-                         f"expected ({targets.shape[0]},), one weight per sentence")
+    """Total loss and its named terms (``ctc_<head>``, ``kl_<head>``); ``sample_weight``: (B,) or None (the
+    CTC terms check its shape)."""
     logs, total = {}, 0.0
     for name, head in out.heads.items():
         log_probs = head["logits"].float().log_softmax(-1)
-        per_sentence = ctc_loss(log_probs, targets, head["lengths"], target_lengths, blank=cfg.blank, reduction="none")
-        loss = _weighted_batchmean(per_sentence, sample_weight)
+        loss = ctc_loss(log_probs, targets, head["lengths"], target_lengths, blank=cfg.blank, reduction="batchmean",
+                        sample_weight=sample_weight)
         logs[f"ctc_{name}"] = loss.detach()
         total = total + head_weight(name, cfg) * loss
     # distillation needs at least two heads to ensemble; a single stream has nothing to learn from itself
